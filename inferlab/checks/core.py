@@ -11,13 +11,17 @@ each result with the reference (``inferlab.ops``), and on the first problem rais
                                                             divisible by the tile"
 5. otherwise                                             -> expected vs got (shape, nan/inf, values)
 
-A chapter's checks module (``ch01.py``) only lists its cases, mistakes and diagnoses.
+A chapter's checks package (``ch01/``, one module per task) only lists its cases, mistakes and
+diagnoses. Optional hooks of :class:`Task` cover what chapter 01 did not need: results that are a
+tuple (``encode``, ``symptom``), library functions a task rules out (``forbidden``, e.g.
+``np.percentile`` in a task that asks for a percentile) and a task-specific ``mutation_hint``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import os
 import sys
 import traceback
@@ -68,9 +72,9 @@ class Outcome:
     expected: np.ndarray
     got: np.ndarray | None = None
     error: BaseException | None = None
-    problem: str | None = (
-        None  # "exception" | "none" | "type" | "mutated" | "shape" | "nonfinite" | "values"
-    )
+    # "exception" | "library" | "forbidden" | "none" | "type" | "mutated" | "shape" |
+    # "nonfinite" | "values"
+    problem: str | None = None
     detail: str = ""
 
     @property
@@ -92,6 +96,18 @@ class Task:
     on_exception: Callable[[Outcome], str | None] | None = None
     shape_hint: str = ""  # added to a wrong-shape message when no mistake matched
     fallback_hint: str = ""  # added to a wrong-values message when nothing else explains it
+    # Library functions the task asks students not to call (np.percentile in a percentile task);
+    # calling one fails with ``forbidden_hint``.
+    forbidden: tuple[Callable[..., Any], ...] = ()
+    forbidden_hint: str = ""
+    # A result that is not one array (a tuple such as ``(throughput, batch)``) as one array to
+    # compare, for the reference, the student and the mistakes alike; raises TypeError or
+    # ValueError whose message says what to return.
+    encode: Callable[[Any], np.ndarray] | None = None
+    # Says what is wrong with a wrong result better than "largest error at index ..." (None: the
+    # generic description).
+    symptom: Callable[[Outcome], str | None] | None = None
+    mutation_hint: str = ""  # replaces the generic advice when an input was changed in place
 
 
 # ----------------------------------------------------------------------------------- describing
@@ -156,13 +172,19 @@ def call(fn: Callable[..., Any], case: Case) -> Any:
         return fn(*args, **kwargs)
 
 
+def as_array(task: Task, result: Any) -> np.ndarray:
+    """A function's result as the array the check compares (``task.encode`` for tuples)."""
+    return task.encode(result) if task.encode is not None else np.asarray(result)
+
+
 def _run_case(task: Task, fn: Callable[..., Any], case: Case) -> Outcome:
     __tracebackhide__ = True
-    expected = np.asarray(call(task.reference, case))
+    expected = as_array(task, call(task.reference, case))
     originals = copy.deepcopy((case.args, case.kwargs))
     args, kwargs = copy.deepcopy(originals)
+    watch = _library_watch(task.forbidden)
     try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"), _library_watch() as used:
+        with warnings.catch_warnings(), np.errstate(all="ignore"), watch as used:
             warnings.simplefilter("ignore", RuntimeWarning)
             result = fn(*args, **kwargs)
     except NotImplementedError as e:
@@ -170,7 +192,8 @@ def _run_case(task: Task, fn: Callable[..., Any], case: Case) -> Outcome:
     except Exception as e:  # the student's code raised: report it, never crash the check
         return Outcome(case, expected, error=e, problem="exception")
     if used:
-        return Outcome(case, expected, problem="library", detail=used[0])
+        kind, name = used[0]
+        return Outcome(case, expected, problem=kind, detail=name)
 
     for i, (before, after) in enumerate(zip(originals[0], args, strict=True)):
         if isinstance(before, np.ndarray) and not _same(before, after):
@@ -179,12 +202,18 @@ def _run_case(task: Task, fn: Callable[..., Any], case: Case) -> Outcome:
 
     if result is None:
         return Outcome(case, expected, problem="none")
-    try:
-        got = np.asarray(result)
-    except Exception:
-        got = None
-    if got is None or got.dtype.kind not in "fiub":
-        return Outcome(case, expected, problem="type", detail=type(result).__name__)
+    if task.encode is not None:
+        try:
+            got = task.encode(result)
+        except (TypeError, ValueError) as e:  # not the structure the task asks for
+            return Outcome(case, expected, error=e, problem="type", detail=type(result).__name__)
+    else:
+        try:
+            got = np.asarray(result)
+        except Exception:
+            got = None
+        if got is None or got.dtype.kind not in "fiub":
+            return Outcome(case, expected, problem="type", detail=type(result).__name__)
 
     outcome = Outcome(case, expected, got=got)
     if got.shape != expected.shape:
@@ -196,16 +225,36 @@ def _run_case(task: Task, fn: Callable[..., Any], case: Case) -> Outcome:
     return outcome
 
 
+def _public_name(fn: Any) -> str:
+    """``numpy.percentile`` for np.percentile: how a student wrote the call."""
+    return f"{getattr(fn, '__module__', None) or '?'}.{getattr(fn, '__name__', '?')}"
+
+
+def _forbidden_codes(forbidden: Sequence[Callable[..., Any]]) -> tuple[dict, dict]:
+    """({code object: name}, {id of a C function: name}) to recognise calls of ``forbidden``."""
+    codes, builtins = {}, {}
+    for fn in forbidden:
+        impl = inspect.unwrap(getattr(fn, "_implementation", None) or fn)  # NumPy dispatchers
+        code = getattr(impl, "__code__", None)
+        if code is not None:
+            codes[code] = _public_name(fn)
+        else:
+            builtins[id(fn)] = _public_name(fn)
+    return codes, builtins
+
+
 @contextlib.contextmanager
-def _library_watch():
-    """Notice when the student's function calls the reference (inferlab.ops) or torch: the check
-    would then test the library instead of the student. Yields the list of such calls."""
-    used: list[str] = []
-    roots = [_PACKAGE / "ops"]
+def _library_watch(forbidden: Sequence[Callable[..., Any]] = ()):
+    """Notice when the student's function calls the reference (inferlab.ops, inferlab.bench) or
+    torch, where the check would then test the library instead of the student, or a function the
+    task rules out. Yields the list of such calls as ``("library" | "forbidden", name)``."""
+    used: list[tuple[str, str]] = []
+    roots = [_PACKAGE / "ops", _PACKAGE / "bench"]
     torch = sys.modules.get("torch")
     if getattr(torch, "__file__", None):
         roots.append(Path(torch.__file__).parent)
     prefixes = tuple(str(r) + os.sep for r in roots)
+    codes, builtins = _forbidden_codes(forbidden)
     if sys.getprofile() is not None:  # a profiler is running: don't get in its way
         yield used
         return
@@ -213,10 +262,15 @@ def _library_watch():
     def profile(frame, event, arg):
         if used:
             return
-        if event == "call" and frame.f_code.co_filename.startswith(prefixes):
-            used.append(f"{frame.f_globals.get('__name__', '?')}.{frame.f_code.co_name}")
+        if event == "call" and frame.f_code in codes:
+            used.append(("forbidden", codes[frame.f_code]))
+        elif event == "call" and frame.f_code.co_filename.startswith(prefixes):
+            name = f"{frame.f_globals.get('__name__', '?')}.{frame.f_code.co_name}"
+            used.append(("library", name))
+        elif event == "c_call" and id(arg) in builtins:
+            used.append(("forbidden", builtins[id(arg)]))
         elif event == "c_call" and (getattr(arg, "__module__", None) or "").startswith("torch"):
-            used.append(f"torch.{getattr(arg, '__name__', '?')}")
+            used.append(("library", f"torch.{getattr(arg, '__name__', '?')}"))
 
     sys.setprofile(profile)
     try:
@@ -262,7 +316,9 @@ def run(task: Task, fn: Any, *, verbose: bool = True) -> int:
 # The failure a message reports: no result at all, then a crash, a wrong shape, nan/inf, values.
 _PRIORITY = {
     p: i
-    for i, p in enumerate(["library", "none", "type", "mutated", "exception", "shape", "nonfinite"])
+    for i, p in enumerate(
+        ["library", "forbidden", "none", "type", "mutated", "exception", "shape", "nonfinite"]
+    )
 }
 
 
@@ -349,21 +405,34 @@ def _wrong_answer_message(
     case = first.case
     inputs = describe_inputs(task, case)
     if first.problem == "mutated":
-        return (
-            f"{task.name} changed its input `{first.detail}` in place (called with {inputs}).\n"
-            f"Hint: the caller's array must stay unchanged: write `{first.detail} = "
+        hint = task.mutation_hint or (
+            f"the caller's array must stay unchanged: write `{first.detail} = "
             f"{first.detail} - m` rather than `{first.detail} -= m`, or work on a copy."
         )
+        return (
+            f"{task.name} changed its input `{first.detail}` in place (called with {inputs}).\n"
+            f"Hint: {hint}"
+        )
     if first.problem == "library":
+        bench = first.detail.startswith("inferlab.bench")
         return (
             f"{task.name} calls `{first.detail}` (called with {inputs}).\n"
-            "Hint: write it yourself in NumPy: the check compares with inferlab.ops, so calling "
-            "the library would test the library, not your code."
+            f"Hint: write it yourself{'' if bench else ' in NumPy'}: the check compares with "
+            f"{'inferlab.bench' if bench else 'inferlab.ops'}, so calling the library would test "
+            "the library, not your code."
         )
+    if first.problem == "forbidden":
+        hint = task.forbidden_hint or "this task asks you to write that computation yourself."
+        return f"{task.name} calls `{first.detail}` (called with {inputs}).\nHint: {hint}"
     if first.problem == "none":
         return (
             f"{task.name} returned None (called with {inputs}).\n"
             "Hint: did you forget the `return` statement?"
+        )
+    if first.problem == "type" and first.error is not None:  # task.encode refused the result
+        return (
+            f"{task.name} returned {_article(first.detail)} {first.detail} that is not what the "
+            f"task asks for (called with {inputs}).\nHint: {first.error}"
         )
     if first.problem == "type":
         return (
@@ -372,15 +441,7 @@ def _wrong_answer_message(
         )
 
     assert first.got is not None
-    if first.problem == "shape":
-        symptom = f"expected output shape {first.expected.shape}, got {first.got.shape}"
-    elif first.problem == "nonfinite":
-        bad = np.isfinite(first.expected) & ~np.isfinite(first.got)
-        symptom = (
-            f"got nan/inf at {int(bad.sum())} of {bad.size} positions where the answer is finite"
-        )
-    else:
-        symptom = _value_symptom(first.got, first.expected)
+    symptom = (task.symptom(first) if task.symptom is not None else None) or _symptom(first)
     message = f"{task.name} is wrong for {inputs}:\n  {symptom}."
     passed = sum(o.ok for o in outcomes)
     if passed:
@@ -394,6 +455,21 @@ def _wrong_answer_message(
     if hint is None:
         hint = _precision_hint(first) or _zeros_hint(first) or task.fallback_hint
     return message + (f"\nHint: {hint}" if hint else "")
+
+
+def _article(noun: str) -> str:
+    return "an" if noun[:1].lower() in "aeiou" else "a"
+
+
+def _symptom(first: Outcome) -> str:
+    """What is wrong with a result: its shape, nan/inf where the answer is finite, or values."""
+    assert first.got is not None
+    if first.problem == "shape":
+        return f"expected output shape {first.expected.shape}, got {first.got.shape}"
+    if first.problem == "nonfinite":
+        bad = np.isfinite(first.expected) & ~np.isfinite(first.got)
+        return f"got nan/inf at {int(bad.sum())} of {bad.size} positions where the answer is finite"
+    return _value_symptom(first.got, first.expected)
 
 
 def _value_symptom(got: np.ndarray, expected: np.ndarray) -> str:
@@ -419,14 +495,14 @@ def matching_mistake(task: Task, failures: list[Outcome]) -> str | None:
     if not with_output:
         return None
     for mistake in task.mistakes:
-        if all(_reproduces(mistake, o) for o in with_output):
+        if all(_reproduces(task, mistake, o) for o in with_output):
             return mistake.hint
     return None
 
 
-def _reproduces(mistake: Mistake, outcome: Outcome) -> bool:
+def _reproduces(task: Task, mistake: Mistake, outcome: Outcome) -> bool:
     try:
-        wrong = np.asarray(call(mistake.fn, outcome.case))
+        wrong = as_array(task, call(mistake.fn, outcome.case))
     except Exception:
         return False
     assert outcome.got is not None
