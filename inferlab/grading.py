@@ -174,7 +174,8 @@ def __inferlab_verify(specs):
     import contextlib, importlib, io, sys
     results = {}
     modules = {}
-    importlib.reload(importlib.import_module("inferlab.checks.core"))
+    for name in ("task", "diagnose", "core"):  # the shared check modules, dependencies first
+        importlib.reload(importlib.import_module("inferlab.checks." + name))
     for task, function, check in specs:
         module_name, check_name = check.rsplit(".", 1)
         try:
