@@ -38,12 +38,14 @@ lab: $(STAMP)
 		$$( [ -z "$$DISPLAY" ] && echo --no-browser )
 
 # Two phases: everything in parallel, then the timing-sensitive items (marked `serial`) alone.
+# In the parallel phase each worker's BLAS gets one thread: two workers × two BLAS threads on two
+# cores oversubscribe them, and OpenBLAS's spinning threads then run small matmuls ~10x slower.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not serial"
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest $(PYTEST_ARGS) -m "not serial"
 	$(BIN)/python -m pytest -m serial
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS) tests -m "not browser"
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest $(PYTEST_ARGS) tests -m "not serial"
 
 exercises: $(STAMP)
 	$(BIN)/python -m inferlab make-exercises
