@@ -16,7 +16,7 @@ import pytest
 matplotlib.use("Agg")
 
 # Notebooks that measure speed and assert on it (e.g. BLAS reaching half of peak FLOP/s).
-SERIAL_NOTEBOOKS = {"notebooks/01_ops.ipynb"}
+SERIAL_NOTEBOOKS = {"notebooks/01_ops.ipynb", "notebooks/03_speed.ipynb"}
 ROOT = Path(__file__).parent
 
 
