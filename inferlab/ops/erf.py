@@ -14,7 +14,10 @@ So erfc gets its own approximation with a small *relative* error, and erf is bui
   erf(x) for |x| >= 1: ``sign(x) * (1 - erfc(|x|))`` (erf is >= 0.84 there: no cancellation).
 
 Speed: each formula is ~30 NumPy passes over the data; ``blockwise`` runs them on cache-sized
-blocks so that the passes read the L2 cache, not main memory.
+blocks so that the passes read the L2 cache, not main memory. erf has a shortcut: for |x| <= 2
+(most inputs in practice) ``x * P(x^2)`` with P of degree 8 (minimax fit, relative error
+< 4e-7 in float32) takes 19 passes; :func:`core_then_exact` runs it and sends only the other
+entries through the formulas above. GELU uses the same driver (activations.py).
 """
 
 from __future__ import annotations
@@ -107,13 +110,87 @@ def _erf_kernel(x: np.ndarray, out: np.ndarray) -> None:
     select(a < 1.0, small, big, out)
 
 
+# erf(x) = x * P(x^2) on |x| <= 2: coefficients of P, highest power first (fitted to math.erf
+# with Lawson's minimax iteration; the constant term is 2/sqrt(pi)).
+_ERF_CORE = 2.0
+_ERF_P = (
+    2.9636492933610016e-07,
+    -7.6135939032305825e-06,
+    9.533625351209524e-05,
+    -0.0008000941932210965,
+    0.005151112936931174,
+    -0.0268100907413668,
+    0.11281577989822701,
+    -0.37612294416765596,
+    1.1283790763144228,
+)
+
+
+def _erf_core(x: np.ndarray, out: np.ndarray, tail: np.ndarray, s: np.ndarray) -> None:
+    """``out = erf(x)`` for |x| <= 2 (19 passes); ``tail`` marks the other entries."""
+    np.multiply(x, x, out=s)
+    np.greater(s, _ERF_CORE * _ERF_CORE, out=tail)  # NaN compares False: it stays NaN
+    np.multiply(s, _ERF_P[0], out=out)  # Horner's rule in the output buffer
+    out += _ERF_P[1]
+    for c in _ERF_P[2:]:
+        out *= s
+        out += c
+    out *= x
+
+
+# Blocks of the fast cores: 4x blockwise's, i.e. 4x fewer NumPy calls. Each call holds Python's
+# GIL while NumPy sets it up (~1 us) and releases it for the loop, so with several threads
+# (MiniLM's threads, a server's) 32K blocks spend their time waiting for the GIL (2 threads:
+# slower than 1), 128K blocks run 1.5x faster on 2 cores. 3 arrays of 128K floats = 1.5 MB,
+# still in a 2 MB L2 cache; one thread alone is as fast as with 32K blocks.
+CORE_BLOCK = 1 << 17
+
+
+def core_then_exact(x: np.ndarray, core, exact, out: np.ndarray | None = None) -> np.ndarray:
+    """A fast ``core(x_block, out_block, tail_block, scratch)`` on CORE_BLOCK blocks, then the
+    exact ``exact(x, out)`` kernel (run by ``blockwise``) on the entries the core marked in
+    ``tail`` (gathered: a few % of them). Keeps x's dtype; writes into ``out`` if given.
+
+    The core may produce inf / NaN for the tail entries (their values are replaced), so its
+    floating-point warnings are silenced. Writes straight into ``out`` when it is a contiguous
+    buffer of the working dtype that does not overlap x (a core may write its output before it
+    has read all of x).
+    """
+    work = np.float64 if x.dtype == np.float64 else np.float32
+    flat = np.ascontiguousarray(x, dtype=work).reshape(-1)
+    direct = (
+        out is not None
+        and out.dtype == work
+        and out.flags.c_contiguous
+        and not np.may_share_memory(out, flat)
+    )
+    result = out.reshape(-1) if direct else np.empty_like(flat)
+    tail = np.empty(flat.shape, dtype=bool)
+    scratch = np.empty(min(flat.size, CORE_BLOCK), dtype=work)
+    with np.errstate(all="ignore"):
+        for start in range(0, flat.size, CORE_BLOCK):
+            block = slice(start, start + CORE_BLOCK)
+            n = min(CORE_BLOCK, flat.size - start)
+            core(flat[block], result[block], tail[block], scratch[:n])
+    far = np.flatnonzero(tail)
+    if far.size:
+        result[far] = blockwise(exact, flat[far])
+    if direct:
+        return out
+    result = result.reshape(x.shape).astype(x.dtype, copy=False)
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
 def erf(x) -> np.ndarray:
     """The error function, elementwise, any shape; relative error ~1e-7 (float32-accurate).
 
     Matches ``torch.erf`` within float32 rounding. float64 input gives float64 output but still
     only ~1e-7 accuracy (the approximations are float32-grade).
     """
-    return blockwise(_erf_kernel, as_float(x, "erf"))
+    return core_then_exact(as_float(x, "erf"), _erf_core, _erf_kernel)
 
 
 def erfc(x) -> np.ndarray:
