@@ -10,12 +10,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
+from exercise_support import notebook_functions
 
 from inferlab import ops
-from inferlab.authoring import committed_bytes
 from inferlab.checks import ch01, core
 from inferlab.errors import CheckFailed
 
@@ -23,34 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["matmul_tiled", "conv2d", "softmax", "layer_norm", "causal_attention"]
 
 
-def notebook_functions(path: Path) -> dict:
-    """Exec the setup cell and the cells defining the graded functions; return the namespace.
-
-    The notebook as stored in git when it is committed (a student's answers in the working copy
-    are not the shipped stubs), else the working file.
-    """
-    stored = committed_bytes(path)
-    nb = nbformat.reads((stored or path.read_bytes()).decode(), as_version=4)
-    names = [
-        c.metadata["inferlab"]["function"]
-        for c in nb.cells
-        if "check" in c.metadata.get("tags", [])
-    ]
-    assert names == TASKS, names
-    namespace: dict = {}
-    for cell in nb.cells:
-        if cell.cell_type != "code" or "check" in cell.metadata.get("tags", []):
-            continue
-        defines = any(re.search(rf"^def {name}\(", cell.source, re.M) for name in names)
-        if cell.metadata.get("tags") is None and (defines or "import numpy" in cell.source):
-            exec(compile(cell.source, f"{path.name}:{cell.id}", "exec"), namespace)
-    missing = [n for n in names if n not in namespace]
-    assert not missing, f"{path} defines no {missing}"
-    return namespace
-
-
-SOLUTION = notebook_functions(ROOT / "solutions" / "01_ops.ipynb")
-STUB = notebook_functions(ROOT / "exercises" / "01_ops.ipynb")
+SOLUTION = notebook_functions(ROOT / "solutions" / "01_ops.ipynb", TASKS)
+STUB = notebook_functions(ROOT / "exercises" / "01_ops.ipynb", TASKS)
 
 
 def check(task: str, fn) -> None:

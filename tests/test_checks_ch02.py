@@ -17,9 +17,9 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from exercise_support import notebook_functions, shipped_notebook
 
 from inferlab import ops
-from inferlab.authoring import committed_bytes
 from inferlab.checks import ch02
 from inferlab.checks.ch02 import _common
 from inferlab.errors import CheckFailed
@@ -30,34 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["topological_order", "gemm", "last_uses", "peak_activation_bytes", "fuse_matmul_add_relu"]
 
 
-def notebook_functions(path: Path) -> dict:
-    """Exec the setup cell and the cells defining the graded functions; return the namespace.
-
-    The notebook as stored in git when it is committed (a student's answers in the working copy
-    are not the shipped stubs), else the working file.
-    """
-    stored = committed_bytes(path)
-    nb = nbformat.reads((stored or path.read_bytes()).decode(), as_version=4)
-    names = [
-        c.metadata["inferlab"]["function"]
-        for c in nb.cells
-        if "check" in c.metadata.get("tags", [])
-    ]
-    assert names == TASKS, names
-    namespace: dict = {}
-    for cell in nb.cells:
-        if cell.cell_type != "code" or "check" in cell.metadata.get("tags", []):
-            continue
-        defines = any(re.search(rf"^def {name}\(", cell.source, re.M) for name in names)
-        if cell.metadata.get("tags") is None and (defines or "import numpy" in cell.source):
-            exec(compile(cell.source, f"{path.name}:{cell.id}", "exec"), namespace)
-    missing = [n for n in names if n not in namespace]
-    assert not missing, f"{path} defines no {missing}"
-    return namespace
-
-
-SOLUTION = notebook_functions(ROOT / "solutions" / "02_engine.ipynb")
-STUB = notebook_functions(ROOT / "exercises" / "02_engine.ipynb")
+SOLUTION = notebook_functions(ROOT / "solutions" / "02_engine.ipynb", TASKS)
+STUB = notebook_functions(ROOT / "exercises" / "02_engine.ipynb", TASKS)
 
 
 def check(task: str, fn) -> None:
@@ -754,10 +728,7 @@ slow = pytest.mark.slow
 def graded(tmp_path_factory):
     """Grade the shipped solutions, the generated exercises and a student's copy, once."""
     folder = tmp_path_factory.mktemp("student02")
-    stored = committed_bytes(ROOT / "exercises" / "02_engine.ipynb")
-    exercise = nbformat.reads(
-        (stored or (ROOT / "exercises" / "02_engine.ipynb").read_bytes()).decode(), as_version=4
-    )
+    exercise = shipped_notebook(ROOT / "exercises" / "02_engine.ipynb")
     pristine = folder / "pristine" / "02_engine.ipynb"
     pristine.parent.mkdir()
     nbformat.write(exercise, pristine)

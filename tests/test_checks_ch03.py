@@ -20,9 +20,9 @@ from time import perf_counter as imported_perf_counter
 import nbformat
 import numpy as np
 import pytest
+from exercise_support import notebook_functions, shipped_notebook
 
 from inferlab import bench
-from inferlab.authoring import committed_bytes
 from inferlab.bench import stats
 from inferlab.checks import ch03
 from inferlab.checks.ch03 import time_it as time_it_check
@@ -35,34 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["percentile", "median_ci", "time_it", "throughput_and_saturation", "amdahl_fit"]
 
 
-def notebook_functions(path: Path) -> dict:
-    """Exec the setup cell and the cells defining the graded functions; return the namespace.
-
-    The notebook as stored in git when it is committed (a student's answers in the working copy
-    are not the shipped stubs), else the working file.
-    """
-    stored = committed_bytes(path)
-    nb = nbformat.reads((stored or path.read_bytes()).decode(), as_version=4)
-    names = [
-        c.metadata["inferlab"]["function"]
-        for c in nb.cells
-        if "check" in c.metadata.get("tags", [])
-    ]
-    assert names == TASKS, names
-    namespace: dict = {}
-    for cell in nb.cells:
-        if cell.cell_type != "code" or "check" in cell.metadata.get("tags", []):
-            continue
-        defines = any(re.search(rf"^def {name}\(", cell.source, re.M) for name in names)
-        if cell.metadata.get("tags") is None and (defines or "import numpy" in cell.source):
-            exec(compile(cell.source, f"{path.name}:{cell.id}", "exec"), namespace)
-    missing = [n for n in names if n not in namespace]
-    assert not missing, f"{path} defines no {missing}"
-    return namespace
-
-
-SOLUTION = notebook_functions(ROOT / "solutions" / "03_speed.ipynb")
-STUB = notebook_functions(ROOT / "exercises" / "03_speed.ipynb")
+SOLUTION = notebook_functions(ROOT / "solutions" / "03_speed.ipynb", TASKS)
+STUB = notebook_functions(ROOT / "exercises" / "03_speed.ipynb", TASKS)
 
 
 def check(task: str, fn) -> None:
@@ -712,10 +686,7 @@ slow = pytest.mark.slow
 def graded(tmp_path_factory):
     """Grade the shipped solutions, the generated exercises and a student's copy, once."""
     folder = tmp_path_factory.mktemp("student03")
-    stored = committed_bytes(ROOT / "exercises" / "03_speed.ipynb")
-    exercise = nbformat.reads(
-        (stored or (ROOT / "exercises" / "03_speed.ipynb").read_bytes()).decode(), as_version=4
-    )
+    exercise = shipped_notebook(ROOT / "exercises" / "03_speed.ipynb")
     pristine = folder / "pristine" / "03_speed.ipynb"
     pristine.parent.mkdir()
     nbformat.write(exercise, pristine)

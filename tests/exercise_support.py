@@ -1,0 +1,42 @@
+"""Helpers shared by the exercise-check tests (tests/test_checks_chNN.py)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+
+from inferlab.authoring import committed_bytes
+
+
+def shipped_notebook(path: Path) -> nbformat.NotebookNode:
+    """The notebook as committed in git when it is (a student's answers in the working copy are
+    not what the course ships), else the working file."""
+    stored = committed_bytes(path)
+    return nbformat.reads((stored or path.read_bytes()).decode(), as_version=4)
+
+
+def notebook_functions(path: Path, tasks: list[str]) -> dict:
+    """Exec the setup cell and the cells defining the graded functions; return the namespace.
+
+    The notebook as stored in git when it is committed (a student's answers in the working copy
+    are not the shipped stubs), else the working file.
+    """
+    nb = shipped_notebook(path)
+    names = [
+        c.metadata["inferlab"]["function"]
+        for c in nb.cells
+        if "check" in c.metadata.get("tags", [])
+    ]
+    assert names == tasks, f"{path}: check cells for {names}, expected {tasks}"
+    namespace: dict = {}
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "check" in cell.metadata.get("tags", []):
+            continue
+        defines = any(re.search(rf"^def {name}\(", cell.source, re.M) for name in names)
+        if cell.metadata.get("tags") is None and (defines or "import numpy" in cell.source):
+            exec(compile(cell.source, f"{path.name}:{cell.id}", "exec"), namespace)
+    missing = [n for n in names if n not in namespace]
+    assert not missing, f"{path} defines no {missing}"
+    return namespace
