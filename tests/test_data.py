@@ -138,6 +138,7 @@ def test_missing_changed_or_corrupt_files_fail_clearly(tmp_path, monkeypatch):
         data.load_npz(tmp_path / "digits.npz")
     pickled = tmp_path / "pickled.npz"
     with zipfile.ZipFile(pickled, "w") as zf, zf.open("x.npy", "w") as f:
-        np.lib.format.write_array(f, np.array([{}], dtype=object), allow_pickle=True)
+        # np.save pickles object arrays by default: a file a careless script could have written
+        np.save(f, np.array([{}], dtype=object))
     with pytest.raises(InferlabError, match="could not read"):
         data.load_npz(pickled)
