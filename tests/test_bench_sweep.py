@@ -198,3 +198,14 @@ def test_plot_threads_and_timing():
         bench.plot_threads([])
     with pytest.raises(InvalidValueError):
         bench.plot_timing([1.0])
+
+
+def test_plot_timing_uses_log_bins_for_a_long_tail():
+    narrow = Timing(tuple(1e-3 * (1 + 0.01 * (i % 7)) for i in range(100)))
+    assert bench.plot_timing(narrow).axes[1].get_xscale() == "linear"
+    tail = Timing(tuple(1e-3 * (1 + 99 * (i == 0)) for i in range(100)))  # one call 100x slower
+    ax = bench.plot_timing(tail, bins=20).axes[1]
+    assert ax.get_xscale() == "log"
+    edges = [p.get_x() for p in ax.patches][:20]  # the 20 bars first, then the CI spans
+    steps = [math.log(b / a) for a, b in zip(edges, edges[1:], strict=False)]
+    assert steps == pytest.approx([math.log(100) / 20] * 19, rel=1e-9)

@@ -192,3 +192,93 @@ def test_import_displays_nothing():
         check=True,
     )
     assert out.stdout == ""
+
+
+# ---- repeats and confidence intervals -----------------------------------------------------
+
+# 400 distinct samples, 1..400 µs, in a shuffled order: "the first n" is a random subset.
+TIMES = tuple((np.random.default_rng(0).permutation(400) + 1) * 1e-6)
+
+
+def test_repeats_ci_closed_forms():
+    # Median at 95 %: with 6 samples P(all on one side) = 2 * 0.5**6 = 1/32 < 0.05, so the CI is
+    # [min, max]; with 5 it is 1/16 > 0.05: unbounded.
+    med, tail = widgets.repeats_ci(TIMES, 6)
+    first6 = np.array(TIMES[:6])
+    assert (med.low, med.high) == (first6.min(), first6.max())
+    assert med.estimate == pytest.approx(np.median(first6))
+    assert not tail.bounded
+    assert not widgets.repeats_ci(TIMES, 5)[0].bounded
+    # p99: bounded once 0.99**n <= 0.025, i.e. n >= ln(0.025) / ln(0.99) = 367.04
+    n99 = math.ceil(math.log(0.025) / math.log(0.99))
+    assert n99 == 368
+    assert not widgets.repeats_ci(TIMES, n99 - 1)[1].bounded
+    assert widgets.repeats_ci(TIMES, n99)[1].bounded
+    # a Timing and a plain sequence of seconds give the same answer
+    from inferlab.bench import Timing
+
+    assert widgets.repeats_ci(Timing(TIMES), 50) == widgets.repeats_ci(TIMES, 50)
+
+
+def test_repeats_ci_text():
+    first6 = np.array(TIMES[:6])
+    width = (first6.max() - first6.min()) * 1e6
+    assert widgets.repeats_ci_text(TIMES, 6) == (
+        f"n = 6: median CI width {width:.2f} µs; p99 CI bounded: False"
+    )
+    assert "median CI width unbounded" in widgets.repeats_ci_text(TIMES, 5)
+    assert widgets.repeats_ci_text(TIMES, 400).endswith("p99 CI bounded: True")
+
+
+def test_repeats_ci_figure_counts_the_first_n_samples_on_fixed_log_bins():
+    fig = widgets.repeats_ci_figure(TIMES, 50, bins=20)
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    bars = ax.patches[:20]
+    assert sum(b.get_height() for b in bars) == 50
+    # the bins span all 400 samples (1..400 µs), whatever n is: the axes stay put
+    assert bars[0].get_x() == pytest.approx(1.0)
+    assert bars[-1].get_x() + bars[-1].get_width() == pytest.approx(400.0)
+    steps = [math.log(b.get_width() / b.get_x() + 1) for b in bars]
+    assert steps == pytest.approx([math.log(400) / 20] * 20)
+    assert "first 50 of 400" in ax.get_title()
+
+
+def test_repeats_ui_callback_updates_label():
+    ui = widgets.repeats_ci_ui(TIMES)
+    slider, label, out = ui.children
+    assert isinstance(slider, ipywidgets.IntSlider) and isinstance(out, ipywidgets.Output)
+    assert (slider.value, slider.max) == (50, 400)
+    assert label.value == widgets.repeats_ci_text(TIMES, 50)
+    slider.value = 368
+    assert label.value == widgets.repeats_ci_text(TIMES, 368)
+    assert label.value.endswith("p99 CI bounded: True")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n": 0},
+        {"n": 401},
+        {"n": 2.5},
+        {"n": True},
+        {"times": []},
+        {"times": [0.0, 1e-3]},
+        {"times": ["fast", "slow"]},
+        {"times": 3},
+        {"level": 1.5},
+    ],
+)
+def test_repeats_bad_args_raise(kwargs):
+    args = {"times": TIMES, "n": 50, **kwargs}
+    for fn in (widgets.repeats_ci, widgets.repeats_ci_text, widgets.repeats_ci_figure):
+        with pytest.raises(InvalidValueError):
+            fn(**args)
+    with pytest.raises(InvalidValueError):
+        widgets.repeats_ci_ui(**args)
+
+
+def test_repeats_figure_bad_bins():
+    with pytest.raises(InvalidValueError, match="bins"):
+        widgets.repeats_ci_figure(TIMES, 50, bins=0)

@@ -19,11 +19,13 @@ from inferlab.errors import InvalidValueError
 __all__ = ["plot_comparison", "plot_sweep", "plot_threads", "plot_timing"]
 
 MS = 1e3  # seconds -> milliseconds
+LOG_BINS_ABOVE = 10.0  # plot_timing: log-spaced bins (and a log x axis) when max/min exceeds this
 
 
 def plot_timing(timing: Timing, level: float = 0.95, bins: int = 40) -> Figure:
     """Left: every call in order (warm-up calls in grey: the first is the slow one).
-    Right: histogram of the samples with the median and p99 and their confidence intervals."""
+    Right: histogram of the samples with the median and p99 and their confidence intervals;
+    its bins are log-spaced (on a log axis) when max/min > ``LOG_BINS_ABOVE`` (a long tail)."""
     if not isinstance(timing, Timing):
         raise InvalidValueError(f"plot_timing needs a Timing; got {type(timing).__name__}")
     fig = Figure(figsize=(10, 3.4), layout="constrained")
@@ -34,13 +36,20 @@ def plot_timing(timing: Timing, level: float = 0.95, bins: int = 40) -> Figure:
     ax.plot(range(w, w + timing.n), np.array(timing.times) * MS, ".", label="samples")
     ax.set(xlabel="call / sample", ylabel="ms per call", yscale="log", title="In order")
     ax.legend()
-    ax2.hist(np.array(timing.times) * MS, bins=bins, color="C0", alpha=0.7)
+    ms = np.array(timing.times) * MS
+    log_bins = ms.min() > 0 and ms.max() / ms.min() > LOG_BINS_ABOVE
+    if log_bins:  # long tail: equal-width bins would squash the bulk into one or two bars
+        ax2.hist(ms, bins=np.geomspace(ms.min(), ms.max(), bins + 1), color="C0", alpha=0.7)
+        ax2.set_xscale("log")
+    else:
+        ax2.hist(ms, bins=bins, color="C0", alpha=0.7)
     for q, name, color in ((0.5, "median", "C1"), (0.99, "p99", "C3")):
         ci = timing.ci(q, level)
         ax2.axvline(ci.estimate * MS, color=color, label=f"{name} {ci.estimate * MS:.3g} ms")
         if ci.bounded:
             ax2.axvspan(ci.low * MS, ci.high * MS, color=color, alpha=0.2)
-    ax2.set(xlabel="ms per call", ylabel="samples", title=f"Distribution ({level:.0%} CI shaded)")
+    xlabel = "ms per call (log scale)" if log_bins else "ms per call"
+    ax2.set(xlabel=xlabel, ylabel="samples", title=f"Distribution ({level:.0%} CI shaded)")
     ax2.legend()
     return fig
 

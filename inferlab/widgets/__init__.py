@@ -1,0 +1,70 @@
+"""Widgets: thin interactive layers over pure functions that return data or figures.
+
+Every widget here has a pure function under it, which tests (and a static notebook run) call
+directly:
+
+    softmax_temperature(logits, T)          probabilities at temperature T
+    entropy(p)                              Shannon entropy in nats
+    softmax_temperature_figure(logits, T)   bar chart of those probabilities -> Figure
+    tiling_stats(m, n, k, tile)             tile counts, working set, bytes moved, intensity
+    matmul_tiling_figure(m, n, k, tile)     the tile grid and working set vs cache -> Figure
+    repeats_ci(times, n)                    median and p99 CIs of the first n samples
+    repeats_ci_figure(times, n)             their histogram with both CIs shaded -> Figure
+
+and a UI builder that wires sliders to it with ``ipywidgets.interactive_output``:
+
+    softmax_temperature_ui()                a temperature slider, an entropy label, the figure
+    matmul_tiling_ui()                      size and tile sliders, a stats label, the figure
+    repeats_ci_ui(times)                    a repeats slider, a CI label, the figure
+
+The builders return the container without displaying it (a notebook cell shows it by ending with
+it); nothing is displayed at import. Figures are ``matplotlib.figure.Figure`` objects made
+without pyplot, so they never pile up in pyplot's global figure list.
+
+One module per widget (``softmax``, ``tiling``, ``repeats``); everything is re-exported here, so
+``from inferlab import widgets; widgets.matmul_tiling_ui()`` works.
+"""
+
+from inferlab.widgets.repeats import (
+    repeats_ci,
+    repeats_ci_figure,
+    repeats_ci_text,
+    repeats_ci_ui,
+)
+from inferlab.widgets.softmax import (
+    DEFAULT_LOGITS,
+    DEFAULT_TOKENS,
+    entropy,
+    softmax_temperature,
+    softmax_temperature_figure,
+    softmax_temperature_text,
+    softmax_temperature_ui,
+)
+from inferlab.widgets.tiling import (
+    TilingStats,
+    cache_sizes,
+    matmul_tiling_figure,
+    matmul_tiling_text,
+    matmul_tiling_ui,
+    tiling_stats,
+)
+
+__all__ = [
+    "DEFAULT_LOGITS",
+    "DEFAULT_TOKENS",
+    "TilingStats",
+    "cache_sizes",
+    "entropy",
+    "matmul_tiling_figure",
+    "matmul_tiling_text",
+    "matmul_tiling_ui",
+    "repeats_ci",
+    "repeats_ci_figure",
+    "repeats_ci_text",
+    "repeats_ci_ui",
+    "softmax_temperature",
+    "softmax_temperature_figure",
+    "softmax_temperature_text",
+    "softmax_temperature_ui",
+    "tiling_stats",
+]
