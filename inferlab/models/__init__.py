@@ -1,6 +1,7 @@
 """The course's models, run by inferlab's own NumPy code (chapter 02 onwards).
 
-- ``mlp``, ``cnn``: small classifiers trained on the shipped 8×8 digits (``scripts/train_digits.py``);
+- ``mlp``, ``cnn``: small classifiers trained on the shipped 8×8 digits
+  (``scripts/train_digits.py``);
 - ``gpt``: a tiny character-level GPT trained on a public-domain text (``scripts/train_gpt.py``);
 - ``minilm``: the real pretrained all-MiniLM-L6-v2 sentence encoder, with its WordPiece tokenizer.
 
