@@ -6,8 +6,10 @@ import re
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from inferlab.authoring import committed_bytes
+from inferlab.errors import CheckFailed
 
 
 def shipped_notebook(path: Path) -> nbformat.NotebookNode:
@@ -40,3 +42,17 @@ def notebook_functions(path: Path, tasks: list[str]) -> dict:
     missing = [n for n in names if n not in namespace]
     assert not missing, f"{path} defines no {missing}"
     return namespace
+
+
+def check_helpers(checks_module):
+    """``check(task, fn)`` and ``fails(task, fn) -> hint`` for one chapter's checks module."""
+
+    def check(task: str, fn) -> None:
+        getattr(checks_module, f"check_{task}")(fn)
+
+    def fails(task: str, fn) -> str:
+        with pytest.raises(CheckFailed) as info:
+            check(task, fn)
+        return str(info.value)
+
+    return check, fails

@@ -10,19 +10,17 @@ checks' references agree with the engine (``Graph.topological_order``, the Gemm 
 from __future__ import annotations
 
 import heapq
-import re
 from collections import deque
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
-from exercise_support import notebook_functions, shipped_notebook
+from exercise_support import check_helpers, notebook_functions, shipped_notebook
 
 from inferlab import ops
 from inferlab.checks import ch02
 from inferlab.checks.ch02 import _common
-from inferlab.errors import CheckFailed
 from inferlab.grading import grade
 from inferlab.graph import CycleError, Executor, Graph, Node, Value, plan_memory
 
@@ -34,30 +32,10 @@ SOLUTION = notebook_functions(ROOT / "solutions" / "02_engine.ipynb", TASKS)
 STUB = notebook_functions(ROOT / "exercises" / "02_engine.ipynb", TASKS)
 
 
-def check(task: str, fn) -> None:
-    getattr(ch02, f"check_{task}")(fn)
+check, fails = check_helpers(ch02)
 
 
-def fails(task: str, fn) -> str:
-    with pytest.raises(CheckFailed) as info:
-        check(task, fn)
-    return str(info.value)
-
-
-# ----------------------------------------------------------------------------- solution and stub
-
-
-@pytest.mark.parametrize("task", TASKS)
-def test_the_shipped_solution_passes(task, capsys):
-    check(task, SOLUTION[task])
-    line = capsys.readouterr().out.strip()
-    assert re.fullmatch(rf"✓ {task}: correct on \d+ fresh inputs, including .+", line), line
-
-
-@pytest.mark.parametrize("task", TASKS)
-def test_the_generated_stub_is_not_attempted(task):
-    message = fails(task, STUB[task])
-    assert "not attempted yet: replace `raise NotImplementedError()` with your code" in message
+# ----------------------------------------------------------------------------- the reference
 
 
 def test_a_library_function_itself_is_refused():

@@ -20,7 +20,7 @@ from time import perf_counter as imported_perf_counter
 import nbformat
 import numpy as np
 import pytest
-from exercise_support import notebook_functions, shipped_notebook
+from exercise_support import check_helpers, notebook_functions, shipped_notebook
 
 from inferlab import bench
 from inferlab.bench import stats
@@ -28,7 +28,6 @@ from inferlab.checks import ch03
 from inferlab.checks.ch03 import time_it as time_it_check
 from inferlab.checks.ch03.median_ci import _ranks
 from inferlab.checks.ch03.throughput import TOLERANCE
-from inferlab.errors import CheckFailed
 from inferlab.grading import grade
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,30 +38,10 @@ SOLUTION = notebook_functions(ROOT / "solutions" / "03_speed.ipynb", TASKS)
 STUB = notebook_functions(ROOT / "exercises" / "03_speed.ipynb", TASKS)
 
 
-def check(task: str, fn) -> None:
-    getattr(ch03, f"check_{task}")(fn)
+check, fails = check_helpers(ch03)
 
 
-def fails(task: str, fn) -> str:
-    with pytest.raises(CheckFailed) as info:
-        check(task, fn)
-    return str(info.value)
-
-
-# ----------------------------------------------------------------------------- solution and stub
-
-
-@pytest.mark.parametrize("task", TASKS)
-def test_the_shipped_solution_passes(task, capsys):
-    check(task, SOLUTION[task])
-    line = capsys.readouterr().out.strip()
-    assert re.fullmatch(rf"✓ {task}: correct on \d+ fresh inputs, including .+", line), line
-
-
-@pytest.mark.parametrize("task", TASKS)
-def test_the_generated_stub_is_not_attempted(task):
-    message = fails(task, STUB[task])
-    assert "not attempted yet: replace `raise NotImplementedError()` with your code" in message
+# ----------------------------------------------------------------------------- the reference
 
 
 @pytest.mark.parametrize(
