@@ -21,6 +21,7 @@ SERIAL_NOTEBOOKS = {
     "notebooks/01_ops.ipynb",
     "notebooks/02_engine.ipynb",
     "notebooks/03_speed.ipynb",
+    "notebooks/04_hardware.ipynb",
 }
 ROOT = Path(__file__).parent
 
