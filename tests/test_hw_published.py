@@ -159,3 +159,49 @@ def test_inferentia2_decode_within_25_percent_after_memory_calibration():
         efficiency=hw.Efficiency(memory=0.4),
     )  # fmt: skip
     assert rel(step.seconds * 1e3, row.value) <= 0.25
+
+
+# ------------------------------------------------ a measured GPU profile: Vidur's A100 sweep
+
+
+def vidur_a100_sweep():
+    """(tokens, measured ms) of Llama-2-7B's linear layers (32 layers) on one A100 (Vidur)."""
+    import csv
+
+    from inferlab import data
+
+    with open(data.dataset_path("vidur_a100_llama2_7b_linear.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [(int(r["num_tokens"]), float(r["measured_matmul_ms_32layers"]), float(r["roofline_ms"]))
+            for r in rows]  # fmt: skip
+
+
+LINEAR_PARAMS_7B = 32 * (4 * 4096 * 4096 + 3 * 4096 * 11008)  # q, k, v, o and the gated MLP
+
+
+def vidur_estimate(tokens):
+    """The reference's roofline: 2 * tokens * P FLOPs, the bf16 weights read once."""
+    a100 = hw.device("A100")
+    return hw.op_estimate(2 * tokens * LINEAR_PARAMS_7B, 2 * LINEAR_PARAMS_7B, a100, "bf16")
+
+
+def test_roofline_matches_the_vidur_reference_column():
+    assert LINEAR_PARAMS_7B == pytest.approx(6.48e9, rel=1e-3)
+    for tokens, _, roofline_ms in vidur_a100_sweep():
+        assert rel(vidur_estimate(tokens).seconds * 1e3, roofline_ms) <= 0.01, tokens
+
+
+def test_calibrated_a100_predicts_held_out_token_counts_within_15_percent():
+    """Fit one Efficiency on every other row, predict the rows in between (hardware.md's +-15 %
+    target after calibration)."""
+    sweep = vidur_a100_sweep()
+    train, test = sweep[::2], sweep[1::2]
+    fit = hw.fit_efficiency(
+        [vidur_estimate(t) for t, _, _ in train], [m / 1e3 for _, m, _ in train]
+    )
+    predicted = hw.predict([vidur_estimate(t) for t, _, _ in test], fit)
+    measured = [m / 1e3 for _, m, _ in test]
+    ideal = [vidur_estimate(t).seconds for t, _, _ in test]
+    assert all(i <= m for i, m in zip(ideal, measured, strict=True))  # the roofline bounds it
+    assert hw.median_abs_error(predicted, measured) <= 0.15
+    assert 0.5 <= fit.compute <= 0.95 and 0.5 <= fit.memory <= 0.95  # plausible, not > peak
