@@ -200,7 +200,7 @@ def test_power_model_is_between_static_and_tdp():
 
 def test_energy_of_a_memory_bound_op():
     est = hw.roofline_time(1e6, 1e9, 8e12, 1e11)  # 10 ms, memory saturated, compute idle
-    joules = hw.energy_j(est, DEV)
+    joules = hw.energy_j(est, DEV, "int8")
     assert joules == pytest.approx(0.01 * 100 * (0.3 + 0.2 * 1 + 0.4 * (1e6 / 8e12 / 0.01)))
 
 

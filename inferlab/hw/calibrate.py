@@ -3,14 +3,20 @@
 The ideal roofline is an upper bound on speed; real code reaches a fraction ``eta`` of each roof
 and pays a fixed cost per op. Given ideal estimates of some ops or models (made with
 ``Efficiency()``, i.e. eta = 1 and no overhead) and their measured times, :func:`fit_efficiency`
-finds the ``Efficiency(compute, memory, overhead_s)`` that makes
+finds the ``Efficiency(compute, memory, overhead_s, overlap, vector)`` that makes
 
     t_pred = sum over ops of [max(c, m) + (1 - overlap) * min(c, m)] + n_ops * overhead_s
-    with c = compute_s / eta_c and m = memory_s / eta_m
+    with c = compute_s / eta_c  (eta_vector for ops that are not matrix products)
+    and  m = memory_s / eta_m
 
 closest to the measurements in *relative* terms (least squares on log time: a 10 % miss on a
-10 µs op counts as much as on a 10 s one). A grid search, then finer grids around the best
-point: four parameters, no optimiser needed, and the result is reproducible.
+10 µs op counts as much as on a 10 s one). ``vector`` exists because chips do matrix products
+on matrix units (tensor cores, AMX, a tuned BLAS) and everything else (softmax's exp, GELU's
+erf, normalisation) on slower vector units: one efficiency for both misjudges one or the other.
+
+The search is coordinate descent over fixed grids (each parameter in turn, every grid value
+tried at once with NumPy, ten sweeps): five parameters, no optimiser library, little memory,
+and the same answer on every run.
 """
 
 from __future__ import annotations
@@ -18,46 +24,59 @@ from __future__ import annotations
 import numpy as np
 
 from inferlab.errors import InvalidValueError
-from inferlab.hw.estimate import Efficiency, ModelEstimate
+from inferlab.hw.estimate import Efficiency, ModelEstimate, is_matrix_op
 from inferlab.hw.roofline import Estimate
 
 __all__ = ["fit_efficiency", "median_abs_error", "predict"]
 
+# Search ranges: eta_compute and eta_vector are fractions of peak; eta_memory may exceed 1 (data
+# in a cache faster than the memory the device's bandwidth describes); overhead per op in s.
+_GRIDS = {
+    "compute": np.geomspace(1e-3, 1.0, 121),
+    "memory": np.geomspace(1e-2, 10.0, 121),
+    "vector": np.geomspace(1e-4, 1.0, 121),
+    "overlap": np.linspace(0.0, 1.0, 41),
+}
+
 
 def _parts(item) -> np.ndarray:
-    """(n_ops, 2) array of ideal (compute_s, memory_s) per op."""
+    """(n_ops, 3) array per op: ideal compute_s, memory_s, and 1.0 for a vector (non-matrix) op."""
     if isinstance(item, ModelEstimate):
-        return np.array([(e.compute_s, e.memory_s) for _, _, e in item.per_node]).reshape(-1, 2)
+        rows = [(e.compute_s, e.memory_s, 0.0 if is_matrix_op(op) else 1.0)
+                for _, op, e in item.per_node]  # fmt: skip
+        return np.array(rows, dtype=np.float64).reshape(-1, 3)
     if isinstance(item, Estimate):
-        return np.array([[item.compute_s, item.memory_s]])
+        return np.array([[item.compute_s, item.memory_s, 0.0]])
     raise InvalidValueError(f"expected an Estimate or a ModelEstimate; got {type(item).__name__}")
 
 
-def _predict(parts: list, eta_c, eta_m, overhead, overlap) -> np.ndarray:
-    """Predicted times, broadcast over equal-shaped arrays of eta_c, eta_m, overlap."""
+def _predict(parts: list, p: dict) -> np.ndarray:
+    """Predicted times (items, candidates); each value of ``p`` is a scalar or a 1-D array."""
     out = []
-    for p in parts:
-        c = p[:, 0].reshape((-1,) + (1,) * np.ndim(eta_c)) / eta_c
-        m = p[:, 1].reshape((-1,) + (1,) * np.ndim(eta_m)) / eta_m
-        t = np.maximum(c, m) + (1.0 - overlap) * np.minimum(c, m)
-        out.append(t.sum(axis=0) + len(p) * overhead)
+    for part in parts:
+        col = [part[:, i : i + 1] for i in range(3)]
+        eta = np.where(col[2] > 0, p["vector"], p["compute"])
+        c, m = col[0] / eta, col[1] / p["memory"]
+        t = np.maximum(c, m) + (1.0 - p["overlap"]) * np.minimum(c, m)
+        out.append(np.atleast_1d(t.sum(axis=0) + len(part) * p["overhead_s"]))
     return np.stack(out)
 
 
 def predict(items, efficiency: Efficiency) -> np.ndarray:
     """Predicted seconds of ideal estimates ``items`` under ``efficiency``."""
-    parts = [_parts(i) for i in items]
     e = efficiency
-    return _predict(parts, np.float64(e.compute), np.float64(e.memory), e.overhead_s, e.overlap)
+    vector = e.vector if e.vector is not None else e.compute
+    p = {"compute": e.compute, "memory": e.memory, "overhead_s": e.overhead_s,
+         "overlap": e.overlap, "vector": vector}  # fmt: skip
+    return _predict([_parts(i) for i in items], p)[:, 0]
 
 
 def fit_efficiency(items, measured_s, max_overhead_s: float = 1e-3) -> Efficiency:
     """The Efficiency that best explains ``measured_s`` (seconds, one per item).
 
     items: ideal Estimates / ModelEstimates (eta = 1, no overhead), as many as measurements.
-    eta_compute is searched in [0.01, 1], eta_memory in [0.01, 10] (> 1: the working set fits
-    in a cache faster than main memory), overlap in [0, 1], overhead per op in
-    [0, max_overhead_s].
+    eta_compute in [0.001, 1], eta_vector in [1e-4, 1] (only fitted when some item has a vector
+    op), eta_memory in [0.01, 10], overlap in [0, 1], overhead per op in [0, max_overhead_s].
     """
     parts = [_parts(i) for i in items]
     y = np.asarray(measured_s, dtype=np.float64)
@@ -68,23 +87,23 @@ def fit_efficiency(items, measured_s, max_overhead_s: float = 1e-3) -> Efficienc
         )
     if not np.all(np.isfinite(y)) or np.any(y <= 0):
         raise InvalidValueError("measured times must be positive finite seconds")
-    log_y = np.log(y)[:, None, None]
-    n_ops = np.array([len(p) for p in parts], dtype=np.float64)[:, None, None]
-    c, m, v = np.geomspace(0.01, 1.0, 30), np.geomspace(0.01, 10.0, 30), np.linspace(0, 1, 11)
-    o = np.concatenate([[0.0], np.geomspace(1e-8, max_overhead_s, 60)])
-    for _ in range(3):  # a coarse grid, then two finer grids around the best point
-        C, M, V = (a.ravel() for a in np.meshgrid(c, m, v, indexing="ij"))
-        roofs = _predict(parts, C, M, 0.0, V)  # (items, grid): the time without overhead
-        t = roofs[:, :, None] + n_ops * o[None, None, :]  # (items, grid, overheads)
-        err = ((np.log(t) - log_y) ** 2).sum(axis=0)
-        g, k = np.unravel_index(np.argmin(err), err.shape)
-        best = (C[g], M[g], o[k], V[g])
-        c = np.clip(np.geomspace(best[0] / 1.3, best[0] * 1.3, 15), 1e-3, 1.0)
-        m = np.geomspace(best[1] / 1.3, best[1] * 1.3, 15)
-        v = np.clip(np.linspace(best[3] - 0.1, best[3] + 0.1, 9), 0.0, 1.0)
-        around = max(best[2], 1e-9)
-        o = np.unique(np.concatenate([[0.0], np.geomspace(around / 1.5, around * 1.5, 31)]))
-    return Efficiency(float(best[0]), float(best[1]), float(best[2]), float(best[3]))
+    grids = dict(
+        _GRIDS, overhead_s=np.concatenate([[0.0], np.geomspace(1e-9, max_overhead_s, 121)])
+    )
+    has_vector = any(p[:, 2].any() for p in parts)
+    names = ["compute", "memory", "overhead_s", "overlap"] + (["vector"] if has_vector else [])
+    best = {"compute": 0.5, "memory": 0.5, "overhead_s": 0.0, "overlap": 1.0, "vector": 0.5}
+    log_y = np.log(y)[:, None]
+    for _ in range(10):
+        for name in names:
+            trial = dict(best, **{name: grids[name]})
+            with np.errstate(divide="ignore"):
+                err = ((np.log(_predict(parts, trial)) - log_y) ** 2).sum(axis=0)
+            best[name] = float(grids[name][int(np.argmin(err))])
+    return Efficiency(
+        best["compute"], best["memory"], best["overhead_s"], best["overlap"],
+        best["vector"] if has_vector else None,
+    )  # fmt: skip
 
 
 def median_abs_error(predicted, measured) -> float:

@@ -67,16 +67,17 @@ def power_w(device: Device, util_compute: float, util_memory: float, util_networ
     return device.tdp * (s["static"] + s["compute"] * uc + s["memory"] * um + s["network"] * un)
 
 
-def energy_j(estimate: Estimate, device: Device, chips: int = 1) -> float:
+def energy_j(estimate: Estimate, device: Device, dtype: str, chips: int = 1) -> float:
     """Joules for one estimated run: its time times the power at the utilisations it implies.
 
-    util_compute = ideal compute time / time (the fraction of peak FLOP/s used), util_memory
-    likewise for bandwidth; ``chips`` multiplies the power when the work spans several chips.
+    util_compute = ideal compute time at ``dtype``'s peak / time (the fraction of the peak
+    FLOP/s used), util_memory likewise for bandwidth; ``chips`` multiplies the power when the
+    work spans several chips.
     """
     t = estimate.seconds
     if t <= 0:
         return 0.0
-    ideal_c = estimate.flops / (chips * max(device.peak.values()))
+    ideal_c = estimate.flops / (chips * device.peak_for(dtype))
     ideal_m = estimate.bytes / (chips * device.mem_bw)
     return chips * t * power_w(device, min(1.0, ideal_c / t), min(1.0, ideal_m / t))
 

@@ -29,7 +29,9 @@ __all__ = [
     "DEFAULT_EFFICIENCY",
     "Efficiency",
     "ModelEstimate",
+    "MATRIX_OPS",
     "compute_dtype",
+    "is_matrix_op",
     "matmul_estimate",
     "model_estimate",
     "op_estimate",
@@ -44,17 +46,22 @@ class Efficiency:
     memory: achieved / peak bytes/s when memory-bound (> 1 means the data lives in a cache
     faster than main memory); overhead_s: seconds added per op (a kernel launch, a Python call);
     overlap: 1 if compute and memory traffic overlap fully (the roofline's ``max``), 0 if they
-    take turns (their sum), in between otherwise.
+    take turns (their sum), in between otherwise; vector: the compute efficiency of ops that are
+    not matrix products (elementwise, softmax, normalisation: vector units, not matrix units),
+    None for the same as ``compute``.
     """
 
     compute: float = 1.0
     memory: float = 1.0
     overhead_s: float = 0.0
     overlap: float = 1.0
+    vector: float | None = None
 
     def __post_init__(self):
-        for name in ("compute", "memory"):
+        for name in ("compute", "memory", "vector"):
             v = getattr(self, name)
+            if v is None and name == "vector":
+                continue
             if not isinstance(v, int | float) or not np.isfinite(v) or v <= 0:
                 raise InvalidValueError(f"Efficiency.{name} must be a positive fraction; got {v!r}")
         if not np.isfinite(self.overhead_s) or self.overhead_s < 0:
@@ -74,6 +81,16 @@ DEFAULT_EFFICIENCY = {
     "cnn": Efficiency(0.38, 0.8),
     "llm_serving": Efficiency(0.21, 0.8),
 }
+
+
+# Ops that are matrix products (run on matrix units / BLAS); the rest are vector ops.
+MATRIX_OPS = frozenset({"MatMul", "Gemm", "Conv", "FusedMatMul", "FusedConv", "MatMulInteger",
+                        "QLinearMatMul", "QLinearConv", "ConvInteger", "Einsum"})  # fmt: skip
+
+
+def is_matrix_op(op: str) -> bool:
+    """True for an op the matrix units run (a matmul, a convolution)."""
+    return op in MATRIX_OPS
 
 
 def compute_dtype(weight_dtype: str, act_dtype: str | None = None) -> str:
@@ -217,8 +234,9 @@ def model_estimate(
             continue  # folded away before the run
         flops = node_cost(node, shapes).flops
         nbytes = 0.0 if node.op in VIEWS else sum(map(moved, [*node.inputs, *node.outputs]))
+        eta_c = eff.compute if is_matrix_op(node.op) or eff.vector is None else eff.vector
         est = roofline_time(
-            flops, nbytes, device.peak_for(peak_dtype), device.mem_bw, eff.compute, eff.memory,
+            flops, nbytes, device.peak_for(peak_dtype), device.mem_bw, eta_c, eff.memory,
             eff.overhead_s, eff.overlap,
         )  # fmt: skip
         result.per_node.append((node.name, node.op, est))
