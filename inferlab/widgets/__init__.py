@@ -10,21 +10,32 @@ directly:
     matmul_tiling_figure(m, n, k, tile)     the tile grid and working set vs cache -> Figure
     repeats_ci(times, n)                    median and p99 CIs of the first n samples
     repeats_ci_figure(times, n)             their histogram with both CIs shaded -> Figure
+    scenario(device, model, batch, dtype)   latency, throughput, J and $ per item (chapter 04)
+    plot_scenario(...)                      bars and the point on the device's roofline -> Figure
 
 and a UI builder that wires sliders to it with ``ipywidgets.interactive_output``:
 
     softmax_temperature_ui()                a temperature slider, an entropy label, the figure
     matmul_tiling_ui()                      size and tile sliders, a stats label, the figure
     repeats_ci_ui(times)                    a repeats slider, a CI label, the figure
+    hardware_explorer()                     device, model, batch and dtype pickers, the figure
 
 The builders return the container without displaying it (a notebook cell shows it by ending with
 it); nothing is displayed at import. Figures are ``matplotlib.figure.Figure`` objects made
 without pyplot, so they never pile up in pyplot's global figure list.
 
-One module per widget (``softmax``, ``tiling``, ``repeats``); everything is re-exported here, so
-``from inferlab import widgets; widgets.matmul_tiling_ui()`` works.
+One module per widget (``softmax``, ``tiling``, ``repeats``, ``hardware``); everything is
+re-exported here, so ``from inferlab import widgets; widgets.matmul_tiling_ui()`` works.
 """
 
+from inferlab.widgets.hardware import (
+    MODELS,
+    course_graph,
+    hardware_explorer,
+    plot_scenario,
+    scenario,
+    scenario_text,
+)
 from inferlab.widgets.repeats import (
     repeats_ci,
     repeats_ci_figure,
@@ -52,16 +63,22 @@ from inferlab.widgets.tiling import (
 __all__ = [
     "DEFAULT_LOGITS",
     "DEFAULT_TOKENS",
+    "MODELS",
     "TilingStats",
     "cache_sizes",
+    "course_graph",
     "entropy",
+    "hardware_explorer",
     "matmul_tiling_figure",
     "matmul_tiling_text",
     "matmul_tiling_ui",
+    "plot_scenario",
     "repeats_ci",
     "repeats_ci_figure",
     "repeats_ci_text",
     "repeats_ci_ui",
+    "scenario",
+    "scenario_text",
     "softmax_temperature",
     "softmax_temperature_figure",
     "softmax_temperature_text",
