@@ -56,3 +56,40 @@ def check_helpers(checks_module):
         return str(info.value)
 
     return check, fails
+
+
+def grade_three(folder: Path, root: Path, stem: str, function: str, wrong_source: str) -> dict:
+    """Grade a chapter's shipped solutions, its generated exercises and a student's copy of the
+    exercises whose ``function`` cell was replaced by ``wrong_source``: {"solutions": Result,
+    "exercises": Result, "student": Result}. The shipped files are never written."""
+    from inferlab.grading import grade
+
+    exercise = shipped_notebook(root / "exercises" / f"{stem}.ipynb")
+    pristine = folder / "pristine" / f"{stem}.ipynb"
+    pristine.parent.mkdir()
+    nbformat.write(exercise, pristine)
+    student = folder / f"{stem}.ipynb"
+    (cell,) = [c for c in exercise.cells if c.source.startswith(f"def {function}(")]
+    cell.source = wrong_source
+    nbformat.write(exercise, student)
+    paths = {"solutions": root / "solutions" / f"{stem}.ipynb", "exercises": pristine}
+    paths["student"] = student
+    return {k: grade(p, out=None) for k, p in paths.items()}
+
+
+def assert_solutions_pass(result, tasks: list[str]) -> None:
+    assert [t.task for t in result.tasks] == tasks
+    assert [t.status for t in result.tasks] == ["PASS"] * len(tasks), result.report()
+    assert f"{len(tasks)}/{len(tasks)} tasks pass" in result.report()
+
+
+def assert_not_attempted(result, n_tasks: int) -> None:
+    assert [t.status for t in result.tasks] == ["NOT ATTEMPTED"] * n_tasks, result.report()
+    assert f"0/{n_tasks} tasks pass" in result.report()
+
+
+def assert_one_failure(result, function: str, hint: str) -> None:
+    statuses = {t.task: t.status for t in result.tasks}
+    assert statuses[function] == "FAIL", result.report()
+    assert {s for t, s in statuses.items() if t != function} == {"NOT ATTEMPTED"}
+    assert hint in result.report()

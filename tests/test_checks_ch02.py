@@ -13,15 +13,20 @@ import heapq
 from collections import deque
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
-from exercise_support import check_helpers, notebook_functions, shipped_notebook
+from exercise_support import (
+    assert_not_attempted,
+    assert_one_failure,
+    assert_solutions_pass,
+    check_helpers,
+    grade_three,
+    notebook_functions,
+)
 
 from inferlab import ops
 from inferlab.checks import ch02
 from inferlab.checks.ch02 import _common
-from inferlab.grading import grade
 from inferlab.graph import CycleError, Executor, Graph, Node, Value, plan_memory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -705,43 +710,25 @@ slow = pytest.mark.slow
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Grade the shipped solutions, the generated exercises and a student's copy, once."""
-    folder = tmp_path_factory.mktemp("student02")
-    exercise = shipped_notebook(ROOT / "exercises" / "02_engine.ipynb")
-    pristine = folder / "pristine" / "02_engine.ipynb"
-    pristine.parent.mkdir()
-    nbformat.write(exercise, pristine)
-    student = folder / "02_engine.ipynb"
-    (cell,) = [c for c in exercise.cells if c.source.startswith("def gemm(")]
-    cell.source = (
+    wrong = (
         "def gemm(a, b, c=None, alpha=1.0, beta=1.0, trans_a=0, trans_b=0):\n"
         "    y = alpha * (a @ b)\n"
         "    return y if c is None else y + beta * c"
     )
-    nbformat.write(exercise, student)
-    paths = {"solutions": ROOT / "solutions" / "02_engine.ipynb", "exercises": pristine}
-    paths["student"] = student
-    return {k: grade(p, out=None) for k, p in paths.items()}
+    folder = tmp_path_factory.mktemp("student02")
+    return grade_three(folder, ROOT, "02_engine", "gemm", wrong)
 
 
 @slow
 def test_grader_passes_the_solutions(graded):
-    result = graded["solutions"]
-    assert [t.task for t in result.tasks] == TASKS
-    assert [t.status for t in result.tasks] == ["PASS"] * 5, result.report()
-    assert "5/5 tasks pass" in result.report()
+    assert_solutions_pass(graded["solutions"], TASKS)
 
 
 @slow
 def test_grader_finds_the_exercises_not_attempted(graded):
-    result = graded["exercises"]
-    assert [t.status for t in result.tasks] == ["NOT ATTEMPTED"] * 5, result.report()
-    assert "0/5 tasks pass" in result.report()
+    assert_not_attempted(graded["exercises"], len(TASKS))
 
 
 @slow
 def test_grader_reports_a_gemm_without_transposes_with_its_hint(graded):
-    result = graded["student"]
-    statuses = {t.task: t.status for t in result.tasks}
-    assert statuses["gemm"] == "FAIL", result.report()
-    assert {s for t, s in statuses.items() if t != "gemm"} == {"NOT ATTEMPTED"}
-    assert "apply trans_b" in result.report()
+    assert_one_failure(graded["student"], "gemm", "apply trans_b")

@@ -17,10 +17,16 @@ import timeit
 from pathlib import Path
 from time import perf_counter as imported_perf_counter
 
-import nbformat
 import numpy as np
 import pytest
-from exercise_support import check_helpers, notebook_functions, shipped_notebook
+from exercise_support import (
+    assert_not_attempted,
+    assert_one_failure,
+    assert_solutions_pass,
+    check_helpers,
+    grade_three,
+    notebook_functions,
+)
 
 from inferlab import bench
 from inferlab.bench import stats
@@ -28,7 +34,6 @@ from inferlab.checks import ch03
 from inferlab.checks.ch03 import time_it as time_it_check
 from inferlab.checks.ch03.median_ci import _ranks
 from inferlab.checks.ch03.throughput import TOLERANCE
-from inferlab.grading import grade
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["percentile", "median_ci", "time_it", "throughput_and_saturation", "amdahl_fit"]
@@ -664,14 +669,7 @@ slow = pytest.mark.slow
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Grade the shipped solutions, the generated exercises and a student's copy, once."""
-    folder = tmp_path_factory.mktemp("student03")
-    exercise = shipped_notebook(ROOT / "exercises" / "03_speed.ipynb")
-    pristine = folder / "pristine" / "03_speed.ipynb"
-    pristine.parent.mkdir()
-    nbformat.write(exercise, pristine)
-    student = folder / "03_speed.ipynb"
-    (cell,) = [c for c in exercise.cells if c.source.startswith("def time_it(")]
-    cell.source = (
+    wrong = (
         "def time_it(fn, warmup, repeat):\n"
         "    times = []\n"
         "    for _ in range(repeat):\n"
@@ -680,31 +678,22 @@ def graded(tmp_path_factory):
         "        times.append(time.perf_counter() - t0)\n"
         "    return times"
     )
-    nbformat.write(exercise, student)
-    paths = {"solutions": ROOT / "solutions" / "03_speed.ipynb", "exercises": pristine}
-    paths["student"] = student
-    return {k: grade(p, out=None) for k, p in paths.items()}
+    folder = tmp_path_factory.mktemp("student03")
+    return grade_three(folder, ROOT, "03_speed", "time_it", wrong)
 
 
 @slow
 def test_grader_passes_the_solutions(graded):
-    result = graded["solutions"]
-    assert [t.task for t in result.tasks] == TASKS
-    assert [t.status for t in result.tasks] == ["PASS"] * 5, result.report()
-    assert "5/5 tasks pass" in result.report()
+    assert_solutions_pass(graded["solutions"], TASKS)
 
 
 @slow
 def test_grader_finds_the_exercises_not_attempted(graded):
-    result = graded["exercises"]
-    assert [t.status for t in result.tasks] == ["NOT ATTEMPTED"] * 5, result.report()
-    assert "0/5 tasks pass" in result.report()
+    assert_not_attempted(graded["exercises"], len(TASKS))
 
 
 @slow
 def test_grader_reports_a_wrong_timing_loop_with_its_hint(graded):
-    result = graded["student"]
-    statuses = {t.task: t.status for t in result.tasks}
-    assert statuses["time_it"] == "FAIL", result.report()
-    assert {s for t, s in statuses.items() if t != "time_it"} == {"NOT ATTEMPTED"}
-    assert "call fn() `warmup` times BEFORE the timed loop" in result.report()
+    assert_one_failure(
+        graded["student"], "time_it", "call fn() `warmup` times BEFORE the timed loop"
+    )

@@ -13,15 +13,20 @@ import functools
 import math
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
-from exercise_support import check_helpers, notebook_functions, shipped_notebook
+from exercise_support import (
+    assert_not_attempted,
+    assert_one_failure,
+    assert_solutions_pass,
+    check_helpers,
+    grade_three,
+    notebook_functions,
+)
 
 from inferlab import hw
 from inferlab.checks import ch04
 from inferlab.checks.ch04 import cost, critical_batch, decode, intensity, roofline
-from inferlab.grading import grade
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["matmul_intensity", "roofline", "critical_batch", "decode_step_time", "cost_per_million"]
@@ -445,42 +450,24 @@ slow = pytest.mark.slow
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Grade the shipped solutions, the generated exercises and a student's copy, once."""
-    folder = tmp_path_factory.mktemp("student04")
-    exercise = shipped_notebook(ROOT / "exercises" / "04_hardware.ipynb")
-    pristine = folder / "pristine" / "04_hardware.ipynb"
-    pristine.parent.mkdir()
-    nbformat.write(exercise, pristine)
-    student = folder / "04_hardware.ipynb"
-    (cell,) = [c for c in exercise.cells if c.source.startswith("def cost_per_million(")]
-    cell.source = (
+    wrong = (
         "def cost_per_million(price_per_hour, items_per_second):\n"
         "    return price_per_hour / items_per_second * 1e6"
     )
-    nbformat.write(exercise, student)
-    paths = {"solutions": ROOT / "solutions" / "04_hardware.ipynb", "exercises": pristine}
-    paths["student"] = student
-    return {k: grade(p, out=None) for k, p in paths.items()}
+    folder = tmp_path_factory.mktemp("student04")
+    return grade_three(folder, ROOT, "04_hardware", "cost_per_million", wrong)
 
 
 @slow
 def test_grader_passes_the_solutions(graded):
-    result = graded["solutions"]
-    assert [t.task for t in result.tasks] == TASKS
-    assert [t.status for t in result.tasks] == ["PASS"] * 5, result.report()
-    assert "5/5 tasks pass" in result.report()
+    assert_solutions_pass(graded["solutions"], TASKS)
 
 
 @slow
 def test_grader_finds_the_exercises_not_attempted(graded):
-    result = graded["exercises"]
-    assert [t.status for t in result.tasks] == ["NOT ATTEMPTED"] * 5, result.report()
-    assert "0/5 tasks pass" in result.report()
+    assert_not_attempted(graded["exercises"], len(TASKS))
 
 
 @slow
 def test_grader_reports_a_wrong_cost_with_its_hint(graded):
-    result = graded["student"]
-    statuses = {t.task: t.status for t in result.tasks}
-    assert statuses["cost_per_million"] == "FAIL", result.report()
-    assert {s for t, s in statuses.items() if t != "cost_per_million"} == {"NOT ATTEMPTED"}
-    assert "divide price_per_hour by 3600" in result.report()
+    assert_one_failure(graded["student"], "cost_per_million", "divide price_per_hour by 3600")
