@@ -9,18 +9,12 @@ in the count).
 
 from __future__ import annotations
 
-import math
-
-from inferlab.errors import InvalidValueError
+from inferlab.hw.roofline import _check
 
 __all__ = ["cost_per_million", "items_per_kwh", "joules_per_item"]
 
 
-def _positive(name: str, value) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value <= 0:
-        raise InvalidValueError(f"{name} must be a positive number; got {value!r}")
-    return float(value)
+_positive = _check  # a positive finite number, or a clear InvalidValueError
 
 
 def cost_per_million(price_per_hour: float, items_per_second: float) -> float:
