@@ -16,6 +16,7 @@ from inferlab.graph import (  # noqa: F401 (importing a kernel module registers 
     kernels_create,
     kernels_math,
     kernels_nn,
+    kernels_quant,
     kernels_tensor,
 )
 from inferlab.graph.kernels_create import ONNX_DTYPES

@@ -170,6 +170,21 @@ def rule(op, node, attrs, ctx: Known, shapes, dtypes):
             k, channels = tuple(attrs["kernel_shape"]), x[1]
         *_, out = spatial(x, k, attrs, bool(attrs.get("ceil_mode", 0)))
         return [((x[0], channels, *out), dt)]
+    if op == "QuantizeLinear":  # the zero point's type, else output_dtype, else uint8
+        out = attrs.get("output_dtype") or 0
+        zdt = dtypes[2] if len(ins) > 2 and ins[2] else None
+        return [(x, zdt or np.dtype(ONNX_DTYPES[out] if out else np.uint8))]
+    if op == "DequantizeLinear":
+        return [(x, dtypes[1])]
+    if op == "DynamicQuantizeLinear":
+        f32, u8 = np.dtype(np.float32), np.dtype(np.uint8)
+        return [(x, u8), ((), f32), ((), u8)]
+    if op in ("MatMulInteger", "QLinearMatMul", "ConvInteger"):
+        b = 3 if op == "QLinearMatMul" else 1
+        base = "Conv" if op == "ConvInteger" else "MatMul"
+        found = rule(base, node, attrs, ctx, [x, shapes[b]], dtypes[:1])
+        out_dt = dtypes[7] if op == "QLinearMatMul" else np.dtype(np.int32)
+        return None if found is None else [(found[0][0], out_dt)]
     if op == "Shape" and x is not None:
         return [((len(x[attrs.get("start", 0) : attrs.get("end")]),), np.dtype(np.int64))]
     if op == "Cast":
