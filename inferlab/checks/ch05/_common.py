@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from inferlab.checks.ch04._common import kind, mistakes, several_slips
 from inferlab.checks.core import Outcome
+from inferlab.checks.slips import kind, mistakes, several_slips
 
 __all__ = [
     "SCALE",
