@@ -1,4 +1,4 @@
-"""ONNX import: ``load(path_or_bytes) -> inferlab.graph.Graph``.
+"""ONNX import and export: ``load(path_or_bytes) -> inferlab.graph.Graph``, ``save(graph, path)``.
 
     >>> from inferlab import onnx as ilonnx
     >>> graph = ilonnx.load("model.onnx")
@@ -17,6 +17,7 @@ from inferlab.onnx.errors import (
     OnnxUnsupportedError,
 )
 from inferlab.onnx.loader import check, load, to_graph
+from inferlab.onnx.writer import save, to_model
 
 __all__ = [
     "OnnxAttributeError",
@@ -27,5 +28,7 @@ __all__ = [
     "OnnxUnsupportedError",
     "check",
     "load",
+    "save",
     "to_graph",
+    "to_model",
 ]
