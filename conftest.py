@@ -15,13 +15,14 @@ import pytest
 
 matplotlib.use("Agg")
 
-# Notebooks that measure speed: 01 asserts BLAS reaches half of peak; 02 and 03 show timings that
+# Notebooks that measure speed: 01 asserts BLAS reaches half of peak; 02-05 show timings that
 # would be meaningless (and slow) while another test shares the two cores.
 SERIAL_NOTEBOOKS = {
     "notebooks/01_ops.ipynb",
     "notebooks/02_engine.ipynb",
     "notebooks/03_speed.ipynb",
     "notebooks/04_hardware.ipynb",
+    "notebooks/05_quantization.ipynb",  # times onnxruntime int8 vs fp32
 }
 ROOT = Path(__file__).parent
 

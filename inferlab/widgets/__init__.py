@@ -12,6 +12,8 @@ directly:
     repeats_ci_figure(times, n)             their histogram with both CIs shaded -> Figure
     scenario(device, model, batch, dtype)   latency, throughput, J and $ per item (chapter 04)
     plot_scenario(...)                      bars and the point on the device's roofline -> Figure
+    quant_scenario(bits, granularity, method, model)   quantization error and accuracy (ch. 05)
+    plot_quant_scenario(...)                weight and activation error histograms -> Figure
 
 and a UI builder that wires sliders to it with ``ipywidgets.interactive_output``:
 
@@ -19,13 +21,15 @@ and a UI builder that wires sliders to it with ``ipywidgets.interactive_output``
     matmul_tiling_ui()                      size and tile sliders, a stats label, the figure
     repeats_ci_ui(times)                    a repeats slider, a CI label, the figure
     hardware_explorer()                     device, model, batch and dtype pickers, the figure
+    quant_explorer()                        bits, granularity, calibration and model pickers
 
 The builders return the container without displaying it (a notebook cell shows it by ending with
 it); nothing is displayed at import. Figures are ``matplotlib.figure.Figure`` objects made
 without pyplot, so they never pile up in pyplot's global figure list.
 
-One module per widget (``softmax``, ``tiling``, ``repeats``, ``hardware``); everything is
-re-exported here, so ``from inferlab import widgets; widgets.matmul_tiling_ui()`` works.
+One module per widget (``softmax``, ``tiling``, ``repeats``, ``hardware``, ``quant``);
+everything is re-exported here, so ``from inferlab import widgets; widgets.matmul_tiling_ui()``
+works.
 """
 
 from inferlab.widgets.hardware import (
@@ -35,6 +39,12 @@ from inferlab.widgets.hardware import (
     plot_scenario,
     scenario,
     scenario_text,
+)
+from inferlab.widgets.quant import (
+    plot_quant_scenario,
+    quant_explorer,
+    quant_scenario,
+    quant_scenario_text,
 )
 from inferlab.widgets.repeats import (
     repeats_ci,
@@ -72,7 +82,11 @@ __all__ = [
     "matmul_tiling_figure",
     "matmul_tiling_text",
     "matmul_tiling_ui",
+    "plot_quant_scenario",
     "plot_scenario",
+    "quant_explorer",
+    "quant_scenario",
+    "quant_scenario_text",
     "repeats_ci",
     "repeats_ci_figure",
     "repeats_ci_text",
