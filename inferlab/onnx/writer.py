@@ -219,12 +219,18 @@ def to_model(
     domains: dict[str, str] | None = None,
     producer: str = "inferlab",
     check: bool = False,
+    value_info: bool = False,
 ) -> onnx.ModelProto:
     """``graph`` as an ``onnx.ModelProto`` that onnxruntime can run.
 
     opset: the default domain's opset (None: ``graph.opset``, else :data:`DEFAULT_OPSET`).
     domains: op type -> domain, for operators this module does not know. check: run
     ``onnx.checker.check_model`` and raise :class:`OnnxGraphError` with its message.
+    value_info: also store the shapes and types ONNX shape inference finds for intermediate
+    values, as onnxruntime's quantizers do in the files they write. They change what ORT's graph
+    optimiser fuses (with them it folds more bias Adds into quantized MatMuls), so an optimised
+    session rounds like the original file only when this matches it: False for a file exported
+    by torch (no value_info), True to match ``onnxruntime.quantization``'s output.
     """
     if not isinstance(graph, Graph):
         raise OnnxError(f"to_model needs an inferlab.graph.Graph; got {type(graph).__name__}")
@@ -277,6 +283,12 @@ def to_model(
         [_value_info(v, "graph input", inferred) for v in graph.inputs],
         [_value_info(v, "graph output", inferred) for v in graph.outputs],
     )
+    if value_info:
+        try:
+            shapes = onnx.shape_inference.infer_shapes(model).graph.value_info
+        except Exception:  # noqa: BLE001 (a best effort: the file runs without them)
+            shapes = []
+        model.graph.value_info.extend(shapes)
     if check:
         try:
             onnx.checker.check_model(model)

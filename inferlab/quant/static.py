@@ -70,6 +70,8 @@ def _runner(graph: Graph, names: list[str], runner) -> Callable[[dict], dict]:
     """feeds -> {name: array} for ``names`` (graph inputs are passed through)."""
     inputs = {v.name for v in graph.inputs}
     wanted = [n for n in names if n not in inputs]
+    if runner in ("engine", "onnxruntime") and not wanted:  # only graph inputs: nothing to run
+        return dict
     if callable(runner):
         return lambda feeds: {**feeds, **runner(feeds, wanted)}
     if runner == "engine":
