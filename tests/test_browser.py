@@ -2,7 +2,9 @@
 
 Runs the whole notebook with Run > Run All Cells, checks that no cell raised, then moves the
 widgets' sliders with the keyboard and checks that their text output changes (that round trip
-goes through the kernel). Screenshots land in test-artifacts/browser/ (gitignored).
+goes through the kernel). A second notebook holding chapter 05's quantization explorer is run
+the same way: fewer bits must show a lower accuracy. Screenshots land in
+test-artifacts/browser/ (gitignored).
 
 The notebook is COPIED into a temporary root dir: serving the repo's notebooks/ would let
 JupyterLab's autosave write outputs into git-tracked files. Jupyter's config, runtime, data,
@@ -30,10 +32,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "01_ops.ipynb"
+QUANT_NOTEBOOK = "05_quant_explorer.ipynb"  # the chapter-05 widget alone, as its notebook calls it
+QUANT_CELL = "from inferlab.widgets import quant_explorer\n\nquant_explorer()"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -101,6 +106,14 @@ def lab(tmp_path_factory):
     root = base / "root"
     root.mkdir()
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    nbformat.write(
+        nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell(QUANT_CELL)],
+            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                     "language": "python"}},
+        ),
+        root / QUANT_NOTEBOOK,
+    )  # fmt: skip
 
     settings = base / "lab-settings"
     # No news / update pop-ups; keep every cell in the DOM (no virtual scrolling).
@@ -212,8 +225,10 @@ def _stderr_texts(page) -> list[str]:
     return page.locator(_STDERR).all_inner_texts()
 
 
-def _move_slider(page, handle_sel: str, label_sel: str, expect: str, presses: int = 3):
-    """Focus a slider handle, press ArrowRight ``presses`` times; wait for the label to say
+def _move_slider(
+    page, handle_sel: str, label_sel: str, expect: str, presses: int = 3, key: str = "ArrowRight"
+):
+    """Focus a slider handle, press ``key`` ``presses`` times; wait for the label to say
     ``expect`` (each key press is a round trip through the kernel). Returns (before, after)."""
     label = page.locator(label_sel)
     label.wait_for(state="visible")
@@ -225,7 +240,7 @@ def _move_slider(page, handle_sel: str, label_sel: str, expect: str, presses: in
     handle.scroll_into_view_if_needed()
     handle.focus()
     for _ in range(presses):
-        handle.press("ArrowRight")
+        handle.press(key)
     try:
         page.wait_for_function(
             "([sel, want]) => (document.querySelector(sel)?.textContent || '').includes(want)",
@@ -234,7 +249,7 @@ def _move_slider(page, handle_sel: str, label_sel: str, expect: str, presses: in
         )
     except Exception as exc:  # say what the label showed instead
         raise AssertionError(
-            f"after {presses} x ArrowRight the label {label_sel} should contain {expect!r}; "
+            f"after {presses} x {key} the label {label_sel} should contain {expect!r}; "
             f"before: {before!r}, now: {label.inner_text()!r}"
         ) from exc
     return before, label.inner_text()
@@ -294,3 +309,44 @@ def test_chapter01_runs_and_widgets_respond(page, lab):
     _shot(page, "01_ops_page.png")
     assert not [t for t in _stderr_texts(page) if "Traceback" in t]
     print(f"Run All + checks: {run_s:.1f} s; {n_cells} code cells")
+
+
+def _run_all(page, name: str) -> None:
+    """Run > Run All Cells in the open notebook; fail with a screenshot if a cell raised."""
+    idle = page.locator("#jp-main-statusbar").get_by_text(
+        re.compile(r"Python 3 \(ipykernel\) \| Idle")
+    )
+    idle.wait_for(state="visible", timeout=KERNEL_IDLE_TIMEOUT)
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    page.wait_for_function(_ALL_DONE_OR_ERROR, timeout=RUN_ALL_TIMEOUT, polling=500)
+    errors = [t for t in _stderr_texts(page) if "Traceback" in t or "Error" in t]
+    if errors:
+        _shot(page, f"{name}_error.png")
+    assert not errors, "a cell raised while running the notebook:\n" + "\n---\n".join(errors)
+    idle.wait_for(state="visible", timeout=KERNEL_IDLE_TIMEOUT)
+
+
+def test_chapter05_quant_explorer_responds(page, lab):
+    url, token, _ = lab
+    page.goto(f"{url}/lab/tree/{QUANT_NOTEBOOK}?token={token}", timeout=120_000)
+    _run_all(page, "05_quant")
+    ui = page.locator(".inferlab-quant-ui")
+    ui.locator(".widget-output img").first.wait_for(state="visible")
+    # bits slider (the first control) from 8 down 3 steps to 5: the digits CNN loses accuracy
+    before, after = _move_slider(
+        page,
+        ".inferlab-quant-ui .widget-slider >> nth=0 >> .noUi-handle",
+        ".inferlab-quant-text",
+        expect="weights 5.29 bits each",  # int5 codes + a float32 scale per output channel
+        presses=3,
+        key="ArrowLeft",
+    )
+    acc = [float(re.search(r"accuracy ([\d.]+) %", t).group(1)) for t in (before, after)]
+    assert "+0.0 points" in before, before
+    assert acc[1] < acc[0], f"5-bit accuracy should be below 8-bit: {before!r} -> {after!r}"
+    page.locator("#jp-main-statusbar").get_by_text(
+        re.compile(r"Python 3 \(ipykernel\) \| Idle")
+    ).wait_for(state="visible", timeout=KERNEL_IDLE_TIMEOUT)  # the figure is drawn too
+    ui.locator(".widget-output img").first.wait_for(state="visible")
+    _shot(ui, "05_quant_explorer.png")
