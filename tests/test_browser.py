@@ -329,7 +329,10 @@ def _run_all(page, name: str) -> None:
 
 def test_chapter05_quant_explorer_responds(page, lab):
     url, token, _ = lab
-    page.goto(f"{url}/lab/tree/{QUANT_NOTEBOOK}?token={token}", timeout=120_000)
+    # a fresh workspace: chapter 01, still open from the test before, would stay in the DOM
+    page.goto(
+        f"{url}/lab/workspaces/ch05/tree/{QUANT_NOTEBOOK}?reset&token={token}", timeout=120_000
+    )
     _run_all(page, "05_quant")
     ui = page.locator(".inferlab-quant-ui")
     ui.locator(".widget-output img").first.wait_for(state="visible")
