@@ -14,6 +14,8 @@ directly:
     plot_scenario(...)                      bars and the point on the device's roofline -> Figure
     quant_scenario(bits, granularity, method, model)   quantization error and accuracy (ch. 05)
     plot_quant_scenario(...)                weight and activation error histograms -> Figure
+    prune_scenario(method, sparsity, model, finetune)  accuracy, bytes, measured latency (ch. 06)
+    plot_prune_scenario(...)                kept share per layer, bytes, latency -> Figure
 
 and a UI builder that wires sliders to it with ``ipywidgets.interactive_output``:
 
@@ -22,6 +24,7 @@ and a UI builder that wires sliders to it with ``ipywidgets.interactive_output``
     repeats_ci_ui(times)                    a repeats slider, a CI label, the figure
     hardware_explorer()                     device, model, batch and dtype pickers, the figure
     quant_explorer()                        bits, granularity, calibration and model pickers
+    prune_explorer()                        method, sparsity, model and fine-tune pickers
 
 The builders return the container without displaying it (a notebook cell shows it by ending with
 it); nothing is displayed at import. Figures are ``matplotlib.figure.Figure`` objects made
@@ -39,6 +42,12 @@ from inferlab.widgets.hardware import (
     plot_scenario,
     scenario,
     scenario_text,
+)
+from inferlab.widgets.prune import (
+    plot_prune_scenario,
+    prune_explorer,
+    prune_scenario,
+    prune_scenario_text,
 )
 from inferlab.widgets.quant import (
     plot_quant_scenario,
@@ -82,8 +91,12 @@ __all__ = [
     "matmul_tiling_figure",
     "matmul_tiling_text",
     "matmul_tiling_ui",
+    "plot_prune_scenario",
     "plot_quant_scenario",
     "plot_scenario",
+    "prune_explorer",
+    "prune_scenario",
+    "prune_scenario_text",
     "quant_explorer",
     "quant_scenario",
     "quant_scenario_text",
