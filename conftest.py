@@ -23,6 +23,7 @@ SERIAL_NOTEBOOKS = {
     "notebooks/03_speed.ipynb",
     "notebooks/04_hardware.ipynb",
     "notebooks/05_quantization.ipynb",  # times onnxruntime int8 vs fp32
+    "notebooks/06_pruning.ipynb",  # times dense vs pruned vs CSR
 }
 ROOT = Path(__file__).parent
 
