@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "01_ops.ipynb"
 QUANT_NOTEBOOK = "05_quant_explorer.ipynb"  # the chapter-05 widget alone, as its notebook calls it
 QUANT_CELL = "from inferlab.widgets import quant_explorer\n\nquant_explorer()"
+PRUNE_NOTEBOOK = "06_prune_explorer.ipynb"  # the chapter-06 widget alone
+PRUNE_CELL = "from inferlab.widgets import prune_explorer\n\nprune_explorer()"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -106,14 +108,15 @@ def lab(tmp_path_factory):
     root = base / "root"
     root.mkdir()
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
-    nbformat.write(
-        nbformat.v4.new_notebook(
-            cells=[nbformat.v4.new_code_cell(QUANT_CELL)],
-            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                     "language": "python"}},
-        ),
-        root / QUANT_NOTEBOOK,
-    )  # fmt: skip
+    for name, cell in ((QUANT_NOTEBOOK, QUANT_CELL), (PRUNE_NOTEBOOK, PRUNE_CELL)):
+        nbformat.write(
+            nbformat.v4.new_notebook(
+                cells=[nbformat.v4.new_code_cell(cell)],
+                metadata={"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                         "language": "python"}},
+            ),
+            root / name,
+        )  # fmt: skip
 
     settings = base / "lab-settings"
     # No news / update pop-ups; keep every cell in the DOM (no virtual scrolling).
@@ -353,3 +356,33 @@ def test_chapter05_quant_explorer_responds(page, lab):
     ).wait_for(state="visible", timeout=KERNEL_IDLE_TIMEOUT)  # the figure is drawn too
     ui.locator(".widget-output img").first.wait_for(state="visible")
     _shot(ui, "05_quant_explorer.png")
+
+
+def test_chapter06_prune_explorer_responds(page, lab):
+    url, token, _ = lab
+    page.goto(
+        f"{url}/lab/workspaces/ch06/tree/{PRUNE_NOTEBOOK}?reset&token={token}", timeout=120_000
+    )
+    _run_all(page, "06_prune")
+    ui = page.locator(".inferlab-prune-ui")
+    ui.locator(".widget-output img").first.wait_for(state="visible")
+    # sparsity slider from 0.50 up 4 steps of 0.05 to 0.70: magnitude pruning without
+    # fine-tuning loses accuracy fast past half, and CSR gets smaller than dense
+    before, after = _move_slider(
+        page,
+        ".inferlab-prune-ui .widget-slider .noUi-handle",
+        ".inferlab-prune-text",
+        expect="(70% sparse)",
+        presses=4,
+        key="ArrowRight",
+    )
+    acc = [float(re.search(r"accuracy ([\d.]+) %", t).group(1)) for t in (before, after)]
+    csr = [float(re.search(r"CSR ([\d.]+) kB", t).group(1)) for t in (before, after)]
+    assert "(50% sparse)" in before, before
+    assert acc[1] < acc[0], f"70 % sparsity should cost accuracy over 50 %: {before!r} -> {after!r}"
+    assert csr[1] < csr[0], f"fewer nonzeros should mean a smaller CSR: {before!r} -> {after!r}"
+    page.locator("#jp-main-statusbar").get_by_text(
+        re.compile(r"Python 3 \(ipykernel\) \| Idle")
+    ).wait_for(state="visible", timeout=KERNEL_IDLE_TIMEOUT)  # the figure is drawn too
+    ui.locator(".widget-output img").first.wait_for(state="visible")
+    _shot(ui, "06_prune_explorer.png")
