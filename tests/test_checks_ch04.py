@@ -27,6 +27,7 @@ from exercise_support import (
 from inferlab import hw
 from inferlab.checks import ch04
 from inferlab.checks.ch04 import cost, critical_batch, decode, intensity, roofline
+from inferlab.checks.slips import known_slips
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["matmul_intensity", "roofline", "critical_batch", "decode_step_time", "cost_per_million"]
@@ -85,12 +86,7 @@ def test_the_generated_stub_is_not_attempted(task):
 # ----------------------------------------------------------------------------- every known slip
 
 
-SLIPS = [
-    (task, switch, value, hint)
-    for task, module in MODULES.items()
-    for switch, options in module._SLIPS.items()
-    for value, hint in options[1:]
-]
+SLIPS = known_slips(MODULES)
 
 
 @pytest.mark.parametrize(

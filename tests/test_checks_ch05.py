@@ -32,6 +32,7 @@ from onnxruntime.quantization import quant_utils
 from inferlab.checks import ch05
 from inferlab.checks.ch05 import matmul_integer, pack, per_channel, qlinear, qparams, quantize
 from inferlab.checks.ch05._common import decode_digits, encode_ints
+from inferlab.checks.slips import known_slips
 from inferlab.quant import affine, blockwise, integer, params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,12 +160,7 @@ def test_the_generated_stub_is_not_attempted(task):
 # ----------------------------------------------------------------------------- every known slip
 
 
-SLIPS = [
-    (task, switch, value, hint)
-    for task, module in MODULES.items()
-    for switch, options in module._SLIPS.items()
-    for value, hint in options[1:]
-]
+SLIPS = known_slips(MODULES)
 
 
 @pytest.mark.parametrize(

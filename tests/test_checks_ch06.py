@@ -33,6 +33,7 @@ from torch.nn.utils import prune
 from inferlab.checks import ch06
 from inferlab.checks.ch06 import channels, csr, magnitude, matvec, nm, remove, wanda
 from inferlab.checks.ch06._common import encode_arrays, split_arrays
+from inferlab.checks.slips import known_slips
 from inferlab.graph.ir import Graph
 from inferlab.prune import masks, sparse, structured
 
@@ -202,12 +203,7 @@ def test_the_shipped_solutions_pass(capsys):
 # ----------------------------------------------------------------------------- every known slip
 
 
-SLIPS = [
-    (task, switch, value, hint)
-    for task, module in MODULES.items()
-    for switch, options in module._SLIPS.items()
-    for value, hint in options[1:]
-]
+SLIPS = known_slips(MODULES)
 
 
 @pytest.mark.parametrize(
@@ -524,9 +520,11 @@ def mv_library(data, indices, indptr, x):
 
 
 def mv_torch(data, indices, indptr, x):
-    a = torch.sparse_csr_tensor(
-        t(indptr.astype(np.int64)), t(indices.astype(np.int64)), t(data), check_invariants=True
-    )
+    with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
+        warnings.simplefilter("ignore", UserWarning)
+        a = torch.sparse_csr_tensor(
+            t(indptr.astype(np.int64)), t(indices.astype(np.int64)), t(data), check_invariants=True
+        )
     return (a @ t(x)).numpy()
 
 

@@ -46,6 +46,20 @@ def mistakes(student: Callable, slips: dict[str, list[tuple]]) -> tuple[Mistake,
     )
 
 
+def known_slips(modules: dict) -> list[tuple]:
+    """Every wrong option of every task's ``_SLIPS`` switches, as ``(task, switch, value,
+    hint)`` rows: what the tests parametrize over to prove each check fails with its hint.
+
+    modules: ``{task name: check module}``, each module with ``_student`` and ``_SLIPS``.
+    """
+    return [
+        (task, switch, value, hint)
+        for task, module in modules.items()
+        for switch, options in module._SLIPS.items()
+        for value, hint in options[1:]
+    ]
+
+
 def _reproduces(task: Task, fn: Callable, o: Outcome) -> bool:
     try:
         wrong = as_array(task, call(fn, o.case))
