@@ -193,3 +193,24 @@ def differ(name: str, got: np.ndarray, expected: np.ndarray, *, exact: bool) -> 
         f"{name}: {wrong.size} of {expected.size} values differ; the first at index {idx}: "
         f"expected {spell(e)}, got {spell(g)}"
     )
+
+
+def arrays_symptom(names: Sequence[str], exact: Sequence[str] = ()):
+    """A ``symptom`` for a task that returns several arrays (encoded by :func:`encode_arrays`):
+    what differs in each, by name. Arrays in ``exact`` (integer indices) must match exactly;
+    the others to float tolerance."""
+
+    def symptom(o: Outcome) -> str | None:
+        if o.got is None:
+            return None
+        got, expected = split_arrays(o.got, len(names)), split_arrays(o.expected, len(names))
+        if got is None or expected is None:
+            return None
+        parts = [
+            text
+            for name, g, e in zip(names, got, expected, strict=True)
+            if (text := differ(name, g, e, exact=name in exact)) is not None
+        ]
+        return "; ".join(parts) or None
+
+    return symptom

@@ -20,7 +20,7 @@ import numpy as np
 
 from inferlab.checks.ch06._common import (
     _rng,
-    differ,
+    arrays_symptom,
     encode_arrays,
     integers,
     mistakes,
@@ -141,20 +141,6 @@ _SLIPS = {
 }
 
 
-def _symptom(o: Outcome) -> str | None:
-    if o.got is None:
-        return None
-    got, expected = split_arrays(o.got, 3), split_arrays(o.expected, 3)
-    if got is None or expected is None:
-        return None
-    parts = [
-        text
-        for name, g, e in zip(_NAMES, got, expected, strict=True)
-        if (text := differ(name, g, e, exact=name != "data")) is not None
-    ]
-    return "; ".join(parts) or None
-
-
 def _csr_diagnose(outcomes: list[Outcome]) -> str | None:
     o = first_failure(outcomes)
     if o is None:
@@ -191,7 +177,7 @@ CSR = Task(
     mistakes=mistakes(_student, _SLIPS),
     diagnose=_csr_diagnose,
     encode=encode_arrays(_NAMES, (None, integers, integers)),
-    symptom=_symptom,
+    symptom=arrays_symptom(_NAMES, exact=("indices", "indptr")),
     fallback_hint="rows, cols = np.nonzero(w); data = w[rows, cols]; indices = cols; indptr = "
     "np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=w.shape[0]))]).",
     forbidden=(sparse.to_csr, sparse.csr_to_dense),

@@ -22,11 +22,10 @@ import numpy as np
 
 from inferlab.checks.ch06._common import (
     _rng,
-    differ,
+    arrays_symptom,
     encode_arrays,
     mistakes,
     several_slips,
-    split_arrays,
 )
 from inferlab.checks.core import Case, Outcome, Task, first_failure, run
 from inferlab.graph.ir import Graph, Node, Value
@@ -150,20 +149,6 @@ _SLIPS = {
 }
 
 
-def _symptom(o: Outcome) -> str | None:
-    if o.got is None:
-        return None
-    got, expected = split_arrays(o.got, 3), split_arrays(o.expected, 3)
-    if got is None or expected is None:
-        return None
-    parts = [
-        text
-        for name, g, e in zip(_NAMES, got, expected, strict=True)
-        if (text := differ(name, g, e, exact=False)) is not None
-    ]
-    return "; ".join(parts) or None
-
-
 def _remove_diagnose(outcomes: list[Outcome]) -> str | None:
     o = first_failure(outcomes)
     if o is None:
@@ -188,7 +173,7 @@ REMOVE = Task(
     mistakes=mistakes(_student, _SLIPS),
     diagnose=_remove_diagnose,
     encode=encode_arrays(_NAMES),
-    symptom=_symptom,
+    symptom=arrays_symptom(_NAMES),
     fallback_hint="keep = np.sort(keep); return w1[keep], b1[keep], w2[:, keep].",
     forbidden=(structured.prune_channels, structured.masked_channels),
     forbidden_hint="slice the arrays yourself: inferlab.prune.prune_channels is the reference "
