@@ -54,6 +54,7 @@ DATASETS_DIR = Path(
 SHA256 = {
     "digits.npz": "db6200e789d19e68dbb4f816a9f35b8eb50a83abe92d8ab85423fbef930b9d6a",
     "shakespeare.txt": "ae15a87591c36c7ae854b4497a30d8f122fef4a7115b7196912877033ab30f5a",
+    "chat_lengths.csv": "c763b29208ec26aa8f091e7bbf6570d4ecb20466ca4b9a43dcbdfedd998f22da",
 }
 
 TEXTS = {"shakespeare": "shakespeare.txt"}
