@@ -24,6 +24,7 @@ SERIAL_NOTEBOOKS = {
     "notebooks/04_hardware.ipynb",
     "notebooks/05_quantization.ipynb",  # times onnxruntime int8 vs fp32
     "notebooks/06_pruning.ipynb",  # times dense vs pruned vs CSR
+    "notebooks/07_batching.ipynb",  # times the CNN at batch 1..64
 }
 ROOT = Path(__file__).parent
 

@@ -16,6 +16,8 @@ directly:
     plot_quant_scenario(...)                weight and activation error histograms -> Figure
     prune_scenario(method, sparsity, model, finetune)  accuracy, bytes, measured latency (ch. 06)
     plot_prune_scenario(...)                kept share per layer, bytes, latency -> Figure
+    batching_scenario(rate, max_batch, max_delay_ms, policy)   latency, throughput, goodput (ch. 07)
+    plot_batching_scenario(...)             latency CDF, batch sizes, load vs goodput -> Figure
 
 and a UI builder that wires sliders to it with ``ipywidgets.interactive_output``:
 
@@ -25,6 +27,7 @@ and a UI builder that wires sliders to it with ``ipywidgets.interactive_output``
     hardware_explorer()                     device, model, batch and dtype pickers, the figure
     quant_explorer()                        bits, granularity, calibration and model pickers
     prune_explorer()                        method, sparsity, model and fine-tune pickers
+    batching_explorer()                     arrival rate, max batch, max delay and policy
 
 The builders return the container without displaying it (a notebook cell shows it by ending with
 it); nothing is displayed at import. Figures are ``matplotlib.figure.Figure`` objects made
@@ -35,6 +38,14 @@ everything is re-exported here, so ``from inferlab import widgets; widgets.matmu
 works.
 """
 
+from inferlab.widgets.batching import (
+    BATCHING_POLICIES,
+    DEFAULT_SERVICE,
+    batching_explorer,
+    batching_scenario,
+    batching_scenario_text,
+    plot_batching_scenario,
+)
 from inferlab.widgets.hardware import (
     MODELS,
     course_graph,
@@ -80,6 +91,12 @@ from inferlab.widgets.tiling import (
 )
 
 __all__ = [
+    "BATCHING_POLICIES",
+    "DEFAULT_SERVICE",
+    "batching_explorer",
+    "batching_scenario",
+    "batching_scenario_text",
+    "plot_batching_scenario",
     "DEFAULT_LOGITS",
     "DEFAULT_TOKENS",
     "MODELS",
