@@ -41,6 +41,8 @@ QUANT_NOTEBOOK = "05_quant_explorer.ipynb"  # the chapter-05 widget alone, as it
 QUANT_CELL = "from inferlab.widgets import quant_explorer\n\nquant_explorer()"
 PRUNE_NOTEBOOK = "06_prune_explorer.ipynb"  # the chapter-06 widget alone
 PRUNE_CELL = "from inferlab.widgets import prune_explorer\n\nprune_explorer()"
+BATCHING_NOTEBOOK = "07_batching_explorer.ipynb"  # the chapter-07 widget alone
+BATCHING_CELL = "from inferlab.widgets import batching_explorer\n\nbatching_explorer()"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -108,7 +110,11 @@ def lab(tmp_path_factory):
     root = base / "root"
     root.mkdir()
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
-    for name, cell in ((QUANT_NOTEBOOK, QUANT_CELL), (PRUNE_NOTEBOOK, PRUNE_CELL)):
+    for name, cell in (
+        (QUANT_NOTEBOOK, QUANT_CELL),
+        (PRUNE_NOTEBOOK, PRUNE_CELL),
+        (BATCHING_NOTEBOOK, BATCHING_CELL),
+    ):
         nbformat.write(
             nbformat.v4.new_notebook(
                 cells=[nbformat.v4.new_code_cell(cell)],
@@ -386,3 +392,33 @@ def test_chapter06_prune_explorer_responds(page, lab):
     ).wait_for(state="visible", timeout=KERNEL_IDLE_TIMEOUT)  # the figure is drawn too
     ui.locator(".widget-output img").first.wait_for(state="visible")
     _shot(ui, "06_prune_explorer.png")
+
+
+def test_chapter07_batching_explorer_responds(page, lab):
+    url, token, _ = lab
+    page.goto(
+        f"{url}/lab/workspaces/ch07/tree/{BATCHING_NOTEBOOK}?reset&token={token}",
+        timeout=120_000,
+    )
+    _run_all(page, "07_batching")
+    ui = page.locator(".inferlab-batching-ui")
+    ui.locator(".widget-output img").first.wait_for(state="visible")
+    # max batch (the second slider) from 16 down to 1 at 600 req/s: a batch-1 server serves
+    # only ~222 req/s, so the queue must grow without bound and the label must say so
+    before, after = _move_slider(
+        page,
+        ".inferlab-batching-ui .widget-slider >> nth=1 >> .noUi-handle",
+        ".inferlab-batching-text",
+        expect="OVERLOADED",
+        presses=15,
+        key="ArrowLeft",
+    )
+    assert "OVERLOADED" not in before, before
+    assert "mean batch 1.00" in after, after
+    p99 = [float(re.search(r"p99 ([\d.]+) ms", t).group(1)) for t in (before, after)]
+    assert p99[1] > 100 * p99[0], f"batch 1 at 600 req/s should queue: {before!r} -> {after!r}"
+    page.locator("#jp-main-statusbar").get_by_text(
+        re.compile(r"Python 3 \(ipykernel\) \| Idle")
+    ).wait_for(state="visible", timeout=KERNEL_IDLE_TIMEOUT)  # the figure is drawn too
+    ui.locator(".widget-output img").first.wait_for(state="visible")
+    _shot(ui, "07_batching_explorer.png")
