@@ -25,6 +25,7 @@ SERIAL_NOTEBOOKS = {
     "notebooks/05_quantization.ipynb",  # times onnxruntime int8 vs fp32
     "notebooks/06_pruning.ipynb",  # times dense vs pruned vs CSR
     "notebooks/07_batching.ipynb",  # times the CNN at batch 1..64
+    "notebooks/08_llm_serving.ipynb",  # times generation with and without the KV cache
 }
 ROOT = Path(__file__).parent
 

@@ -18,6 +18,8 @@ directly:
     plot_prune_scenario(...)                kept share per layer, bytes, latency -> Figure
     batching_scenario(rate, max_batch, max_delay_ms, policy)   latency, throughput, goodput (ch. 07)
     plot_batching_scenario(...)             latency CDF, batch sizes, load vs goodput -> Figure
+    llm_serving_scenario(policy, rate, device)   TTFT/TPOT, goodput, $ per 1M tokens (ch. 08)
+    plot_llm_serving_scenario(...)          KV memory and latency against the SLO -> Figure
 
 and a UI builder that wires sliders to it with ``ipywidgets.interactive_output``:
 
@@ -28,6 +30,7 @@ and a UI builder that wires sliders to it with ``ipywidgets.interactive_output``
     quant_explorer()                        bits, granularity, calibration and model pickers
     prune_explorer()                        method, sparsity, model and fine-tune pickers
     batching_explorer()                     arrival rate, max batch, max delay and policy
+    llm_serving_explorer()                  policy, device, model, SLO and rate pickers
 
 The builders return the container without displaying it (a notebook cell shows it by ending with
 it); nothing is displayed at import. Figures are ``matplotlib.figure.Figure`` objects made
@@ -53,6 +56,14 @@ from inferlab.widgets.hardware import (
     plot_scenario,
     scenario,
     scenario_text,
+)
+from inferlab.widgets.llm_serving import (
+    kv_capacity_tokens,
+    llm_serving_explorer,
+    llm_serving_scenario,
+    llm_serving_text,
+    max_rate_under_slo,
+    plot_llm_serving_scenario,
 )
 from inferlab.widgets.prune import (
     plot_prune_scenario,
@@ -96,6 +107,12 @@ __all__ = [
     "batching_explorer",
     "batching_scenario",
     "batching_scenario_text",
+    "kv_capacity_tokens",
+    "llm_serving_explorer",
+    "llm_serving_scenario",
+    "llm_serving_text",
+    "max_rate_under_slo",
+    "plot_llm_serving_scenario",
     "plot_batching_scenario",
     "DEFAULT_LOGITS",
     "DEFAULT_TOKENS",
