@@ -43,6 +43,8 @@ PRUNE_NOTEBOOK = "06_prune_explorer.ipynb"  # the chapter-06 widget alone
 PRUNE_CELL = "from inferlab.widgets import prune_explorer\n\nprune_explorer()"
 BATCHING_NOTEBOOK = "07_batching_explorer.ipynb"  # the chapter-07 widget alone
 BATCHING_CELL = "from inferlab.widgets import batching_explorer\n\nbatching_explorer()"
+LLM_NOTEBOOK = "08_llm_serving_explorer.ipynb"  # the chapter-08 widget alone
+LLM_CELL = "from inferlab.widgets import llm_serving_explorer\n\nllm_serving_explorer()"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -114,6 +116,7 @@ def lab(tmp_path_factory):
         (QUANT_NOTEBOOK, QUANT_CELL),
         (PRUNE_NOTEBOOK, PRUNE_CELL),
         (BATCHING_NOTEBOOK, BATCHING_CELL),
+        (LLM_NOTEBOOK, LLM_CELL),
     ):
         nbformat.write(
             nbformat.v4.new_notebook(
@@ -422,3 +425,36 @@ def test_chapter07_batching_explorer_responds(page, lab):
     ).wait_for(state="visible", timeout=KERNEL_IDLE_TIMEOUT)  # the figure is drawn too
     ui.locator(".widget-output img").first.wait_for(state="visible")
     _shot(ui, "07_batching_explorer.png")
+
+
+def test_chapter08_llm_serving_explorer_responds(page, lab):
+    url, token, _ = lab
+    page.goto(f"{url}/lab/workspaces/ch08/tree/{LLM_NOTEBOOK}?reset&token={token}", timeout=120_000)
+    _run_all(page, "08_llm_serving")
+    ui = page.locator(".inferlab-llm-ui")
+    ui.locator(".widget-output img").first.wait_for(state="visible")
+    # the request rate (the only slider) from 8 up three stops to 24 req/s: paged batching
+    # packs bigger batches, so throughput rises and each token waits longer (TPOT)
+    before, after = _move_slider(
+        page,
+        ".inferlab-llm-ui .widget-slider .noUi-handle",
+        ".inferlab-llm-text",
+        expect="24 req/s",
+        presses=3,
+        key="ArrowRight",
+    )
+
+    def number(pattern, text):
+        return float(re.search(pattern, text).group(1))
+
+    batch = [number(r"batch ([\d.]+)", t) for t in (before, after)]
+    tpot = [number(r"TPOT p50 [\d.]+ / p99 ([\d.]+) ms", t) for t in (before, after)]
+    tps = [number(r"([\d.]+) tok/s", t) for t in (before, after)]
+    assert "8 req/s" in before, before
+    assert batch[1] > 2 * batch[0], f"3x the rate should batch more: {before!r} -> {after!r}"
+    assert tpot[1] > tpot[0] and tps[1] > tps[0], f"{before!r} -> {after!r}"
+    page.locator("#jp-main-statusbar").get_by_text(
+        re.compile(r"Python 3 \(ipykernel\) \| Idle")
+    ).wait_for(state="visible", timeout=KERNEL_IDLE_TIMEOUT)  # the figure is drawn too
+    ui.locator(".widget-output img").first.wait_for(state="visible")
+    _shot(ui, "08_llm_serving_explorer.png")
