@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import nbformat
 import pytest
 
 from inferlab.authoring import committed_bytes
+from inferlab.checks.slips import known_slips
 from inferlab.errors import CheckFailed
 
 
@@ -93,3 +95,49 @@ def assert_one_failure(result, function: str, hint: str) -> None:
     assert statuses[function] == "FAIL", result.report()
     assert {s for t, s in statuses.items() if t != function} == {"NOT ATTEMPTED"}
     assert hint in result.report()
+
+
+def slip_tests(modules: dict, check, fails, two_slips=()) -> dict:
+    """The slip tests every chapter's checks must pass (chapters 04 on), as test functions for
+    the calling module to bind: ``globals().update(slip_tests(MODULES, check, fails, TWO))``.
+
+    - every wrong option of every ``_SLIPS`` switch of a task's ``_student`` fails the check,
+      and the message carries that slip's hint;
+    - with every switch left at its right value, ``_student`` passes (the switches are honest);
+    - each ``(task, {switch: value, ...})`` of ``two_slips`` fails naming both slips.
+    """
+    slips = known_slips(modules)
+
+    @pytest.mark.parametrize(
+        ("task", "switch", "value", "hint"), slips, ids=[f"{t}-{s}={v}" for t, s, v, _ in slips]
+    )
+    def test_every_known_slip_fails_with_its_hint(task, switch, value, hint):
+        message = fails(task, functools.partial(modules[task]._student, **{switch: value}))
+        assert f"Hint: {hint}" in message, message
+
+    def test_the_slip_switches_are_right_when_left_alone(capsys):
+        for task, module in modules.items():
+            check(task, functools.partial(module._student))
+        assert capsys.readouterr().out.count("✓") == len(modules)
+
+    tests = {
+        "test_every_known_slip_fails_with_its_hint": test_every_known_slip_fails_with_its_hint,
+        "test_the_slip_switches_are_right_when_left_alone": (
+            test_the_slip_switches_are_right_when_left_alone
+        ),
+    }
+    if two_slips:
+
+        @pytest.mark.parametrize(
+            ("task", "switches"), two_slips, ids=[f"{t}-{i}" for i, (t, _) in enumerate(two_slips)]
+        )
+        def test_two_slips_at_once_are_named_both(task, switches):
+            module = modules[task]
+            message = fails(task, functools.partial(module._student, **switches))
+            assert "your answer has 2 slips at once" in message, message
+            for switch, value in switches.items():
+                (hint,) = [h for v, h in module._SLIPS[switch] if v == value]
+                assert hint in message, (switch, message)
+
+        tests["test_two_slips_at_once_are_named_both"] = test_two_slips_at_once_are_named_both
+    return tests

@@ -22,12 +22,12 @@ from exercise_support import (
     check_helpers,
     grade_three,
     notebook_functions,
+    slip_tests,
 )
 
 from inferlab import hw
 from inferlab.checks import ch04
 from inferlab.checks.ch04 import cost, critical_batch, decode, intensity, roofline
-from inferlab.checks.slips import known_slips
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["matmul_intensity", "roofline", "critical_batch", "decode_step_time", "cost_per_million"]
@@ -86,21 +86,8 @@ def test_the_generated_stub_is_not_attempted(task):
 # ----------------------------------------------------------------------------- every known slip
 
 
-SLIPS = known_slips(MODULES)
-
-
-@pytest.mark.parametrize(
-    ("task", "switch", "value", "hint"), SLIPS, ids=[f"{t}-{s}={v}" for t, s, v, _ in SLIPS]
-)
-def test_every_known_slip_fails_with_its_hint(task, switch, value, hint):
-    message = fails(task, functools.partial(MODULES[task]._student, **{switch: value}))
-    assert f"Hint: {hint}" in message, message
-
-
-def test_the_slip_switches_are_right_when_left_alone(capsys):
-    for task, module in MODULES.items():
-        check(task, functools.partial(module._student))
-    assert capsys.readouterr().out.count("✓") == len(MODULES)
+# every slip alone, and the switches left alone: the same for every chapter
+globals().update(slip_tests(MODULES, check, fails))
 
 
 # ----------------------------------------------------------------------------- wrong answers

@@ -25,6 +25,7 @@ from exercise_support import (
     check_helpers,
     grade_three,
     notebook_functions,
+    slip_tests,
 )
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import quant_utils
@@ -32,7 +33,6 @@ from onnxruntime.quantization import quant_utils
 from inferlab.checks import ch05
 from inferlab.checks.ch05 import matmul_integer, pack, per_channel, qlinear, qparams, quantize
 from inferlab.checks.ch05._common import decode_digits, encode_ints
-from inferlab.checks.slips import known_slips
 from inferlab.quant import affine, blockwise, integer, params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,23 +160,6 @@ def test_the_generated_stub_is_not_attempted(task):
 # ----------------------------------------------------------------------------- every known slip
 
 
-SLIPS = known_slips(MODULES)
-
-
-@pytest.mark.parametrize(
-    ("task", "switch", "value", "hint"), SLIPS, ids=[f"{t}-{s}={v}" for t, s, v, _ in SLIPS]
-)
-def test_every_known_slip_fails_with_its_hint(task, switch, value, hint):
-    message = fails(task, functools.partial(MODULES[task]._student, **{switch: value}))
-    assert f"Hint: {hint}" in message, message
-
-
-def test_the_slip_switches_are_right_when_left_alone(capsys):
-    for task, module in MODULES.items():
-        check(task, functools.partial(module._student))
-    assert capsys.readouterr().out.count("✓") == len(MODULES)
-
-
 TWO_SLIPS = [
     ("affine_qparams", {"widen": "no", "rounding": "half-up"}),
     ("quantize", {"divide": "reciprocal", "order": "zero point, then round"}),  # torch's rule
@@ -187,15 +170,8 @@ TWO_SLIPS = [
     ("pack_int4", {"order": "high = even", "odd": "drop"}),
 ]
 
-
-@pytest.mark.parametrize(("task", "switches"), TWO_SLIPS, ids=[t for t, _ in TWO_SLIPS])
-def test_two_slips_at_once_are_named_both(task, switches):
-    module = MODULES[task]
-    message = fails(task, functools.partial(module._student, **switches))
-    assert "your answer has 2 slips at once" in message, message
-    for switch, value in switches.items():
-        (hint,) = [h for v, h in module._SLIPS[switch] if v == value]
-        assert hint in message, (switch, message)
+# every slip alone, the switches left alone, two slips at once: the same for every chapter
+globals().update(slip_tests(MODULES, check, fails, TWO_SLIPS))
 
 
 # ----------------------------------------------------------------------------- wrong answers

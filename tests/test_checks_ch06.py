@@ -27,13 +27,13 @@ from exercise_support import (
     check_helpers,
     grade_three,
     notebook_functions,
+    slip_tests,
 )
 from torch.nn.utils import prune
 
 from inferlab.checks import ch06
 from inferlab.checks.ch06 import channels, csr, magnitude, matvec, nm, remove, wanda
 from inferlab.checks.ch06._common import encode_arrays, split_arrays
-from inferlab.checks.slips import known_slips
 from inferlab.graph.ir import Graph
 from inferlab.prune import masks, sparse, structured
 
@@ -203,23 +203,6 @@ def test_the_shipped_solutions_pass(capsys):
 # ----------------------------------------------------------------------------- every known slip
 
 
-SLIPS = known_slips(MODULES)
-
-
-@pytest.mark.parametrize(
-    ("task", "switch", "value", "hint"), SLIPS, ids=[f"{t}-{s}={v}" for t, s, v, _ in SLIPS]
-)
-def test_every_known_slip_fails_with_its_hint(task, switch, value, hint):
-    message = fails(task, functools.partial(MODULES[task]._student, **{switch: value}))
-    assert f"Hint: {hint}" in message, message
-
-
-def test_the_slip_switches_are_right_when_left_alone(capsys):
-    for task, module in MODULES.items():
-        check(task, functools.partial(module._student))
-    assert capsys.readouterr().out.count("✓") == len(MODULES)
-
-
 TWO_SLIPS = [
     ("magnitude_mask", {"count": "int", "score": "signed"}),
     ("magnitude_mask", {"count": "half-up", "keep": "smallest"}),
@@ -235,17 +218,8 @@ TWO_SLIPS = [
     ("to_csr", {"layout": "columns", "zeros": "keep"}),
 ]
 
-
-@pytest.mark.parametrize(
-    ("task", "switches"), TWO_SLIPS, ids=[f"{t}-{i}" for i, (t, _) in enumerate(TWO_SLIPS)]
-)
-def test_two_slips_at_once_are_named_both(task, switches):
-    module = MODULES[task]
-    message = fails(task, functools.partial(module._student, **switches))
-    assert "your answer has 2 slips at once" in message, message
-    for switch, value in switches.items():
-        (hint,) = [h for v, h in module._SLIPS[switch] if v == value]
-        assert hint in message, (switch, message)
+# every slip alone, the switches left alone, two slips at once: the same for every chapter
+globals().update(slip_tests(MODULES, check, fails, TWO_SLIPS))
 
 
 def test_three_slips_at_once_are_named_all():

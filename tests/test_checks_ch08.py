@@ -11,7 +11,6 @@ The grader grades the notebooks end to end (marked ``slow``).
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import deque
 from pathlib import Path
@@ -27,12 +26,12 @@ from exercise_support import (
     check_helpers,
     grade_three,
     notebook_functions,
+    slip_tests,
 )
 
 from inferlab import hw, ops
 from inferlab.checks import ch08
 from inferlab.checks.ch08 import attention, blocks, chunked, kvbytes, metrics
-from inferlab.checks.slips import known_slips
 from inferlab.serve import kvcache
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,23 +168,6 @@ def test_the_shipped_solutions_pass(capsys):
 # ----------------------------------------------------------------------------- every known slip
 
 
-SLIPS = known_slips(MODULES)
-
-
-@pytest.mark.parametrize(
-    ("task", "switch", "value", "hint"), SLIPS, ids=[f"{t}-{s}={v}" for t, s, v, _ in SLIPS]
-)
-def test_every_known_slip_fails_with_its_hint(task, switch, value, hint):
-    message = fails(task, functools.partial(MODULES[task]._student, **{switch: value}))
-    assert f"Hint: {hint}" in message, message
-
-
-def test_the_slip_switches_are_right_when_left_alone(capsys):
-    for task, module in MODULES.items():
-        check(task, functools.partial(module._student))
-    assert capsys.readouterr().out.count("✓") == len(MODULES)
-
-
 TWO_SLIPS = [
     ("kv_cache_bytes", {"kv": "k_only", "heads": "query"}),
     ("kv_cache_bytes", {"layers": "one", "size": "bits"}),
@@ -195,17 +177,8 @@ TWO_SLIPS = [
     ("chunked_prefill_step", {"decodes": "ignored", "prompts": "one"}),
 ]
 
-
-@pytest.mark.parametrize(
-    ("task", "switches"), TWO_SLIPS, ids=[f"{t}-{i}" for i, (t, _) in enumerate(TWO_SLIPS)]
-)
-def test_two_slips_at_once_are_named_both(task, switches):
-    module = MODULES[task]
-    message = fails(task, functools.partial(module._student, **switches))
-    assert "your answer has 2 slips at once" in message, message
-    for switch, value in switches.items():
-        (hint,) = [h for v, h in module._SLIPS[switch] if v == value]
-        assert hint in message, (switch, message)
+# every slip alone, the switches left alone, two slips at once: the same for every chapter
+globals().update(slip_tests(MODULES, check, fails, TWO_SLIPS))
 
 
 # ----------------------------------------------------------------------------- wrong answers
