@@ -9,41 +9,17 @@ source is byte-identical. Edit this file, not the .ipynb files, and rebuild.
 
 from __future__ import annotations
 
-import subprocess
+import functools
 import sys
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/: nbbuild
 
-ROOT = Path(__file__).resolve().parents[1]
-KERNEL = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+from nbbuild import chapter_notebook, code, md, solutions_notebook, write  # noqa: E402
+from nbbuild import check as _check  # noqa: E402
 
-
-def _notebook(cells, **metadata) -> nbformat.NotebookNode:
-    nb = new_notebook(cells=cells)
-    nb.nbformat, nb.nbformat_minor = 4, 5
-    nb.metadata = {"kernelspec": KERNEL, **metadata}
-    return nb
-
-
-def md(cell_id: str, text: str, **metadata):
-    return new_markdown_cell(text.strip("\n"), id=cell_id, metadata=metadata)
-
-
-def code(cell_id: str, text: str, **metadata):
-    return new_code_cell(text.strip("\n"), id=cell_id, metadata=metadata)
-
-
-def check(cell_id: str, task: str):
-    return code(
-        cell_id,
-        f"ch07.check_{task}({task})",
-        deletable=False,
-        editable=False,
-        inferlab={"check": f"inferlab.checks.ch07.check_{task}", "function": task, "task": task},
-        tags=["check"],
-    )
+STEM = "07_batching"
+check = functools.partial(_check, "ch07")
 
 
 # ============================================================================== the exercises
@@ -1251,39 +1227,8 @@ LLMs, where a request is not one step but hundreds, and batching happens token b
 ]
 
 
-def solutions() -> nbformat.NotebookNode:
-    return _notebook(
-        SOLUTIONS,
-        inferlab={"exercise": "07_batching"},
-        language_info={
-            "codemirror_mode": {"name": "ipython", "version": 3},
-            "file_extension": ".py",
-            "mimetype": "text/x-python",
-            "name": "python",
-            "nbconvert_exporter": "python",
-            "pygments_lexer": "ipython3",
-        },
-    )
-
-
-def chapter() -> nbformat.NotebookNode:
-    return _notebook(CHAPTER, language_info={"name": "python"})
-
-
 def main() -> int:
-    written = []
-    for path, nb in (
-        (ROOT / "solutions" / "07_batching.ipynb", solutions()),
-        (ROOT / "notebooks" / "07_batching.ipynb", chapter()),
-    ):
-        nbformat.validate(nb)
-        path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
-        written.append(path.relative_to(ROOT).as_posix())
-    # the notebooks are code too: `ruff format` them as the repository's lint test does
-    ruff = Path(sys.executable).with_name("ruff")
-    subprocess.run([str(ruff), "format", "--quiet", *written], cwd=ROOT, check=True)
-    print("wrote", ", ".join(written))
-    return 0
+    return write(STEM, solutions_notebook(SOLUTIONS, STEM), chapter_notebook(CHAPTER))
 
 
 if __name__ == "__main__":

@@ -10,43 +10,17 @@ not the .ipynb files, and rebuild.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import functools
 import sys
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/: nbbuild, nb08_chapter
 
-ROOT = Path(__file__).resolve().parents[1]
-KERNEL = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+from nbbuild import chapter_notebook, code, md, solutions_notebook, write  # noqa: E402
+from nbbuild import check as _check  # noqa: E402
+
 STEM = "08_llm_serving"
-
-
-def _notebook(cells, **metadata) -> nbformat.NotebookNode:
-    nb = new_notebook(cells=cells)
-    nb.nbformat, nb.nbformat_minor = 4, 5
-    nb.metadata = {"kernelspec": KERNEL, **metadata}
-    return nb
-
-
-def md(cell_id: str, text: str, **metadata):
-    return new_markdown_cell(text.strip("\n"), id=cell_id, metadata=metadata)
-
-
-def code(cell_id: str, text: str, **metadata):
-    return new_code_cell(text.strip("\n"), id=cell_id, metadata=metadata)
-
-
-def check(cell_id: str, task: str):
-    return code(
-        cell_id,
-        f"ch08.check_{task}({task})",
-        deletable=False,
-        editable=False,
-        inferlab={"check": f"inferlab.checks.ch08.check_{task}", "function": task, "task": task},
-        tags=["check"],
-    )
+check = functools.partial(_check, "ch08")
 
 
 # ============================================================================== the exercises
@@ -453,53 +427,10 @@ and try chapter 08's widget: with your `kv_cache_bytes`, how many Llama-3-8B con
 ]
 
 
-def solutions() -> nbformat.NotebookNode:
-    return _notebook(
-        SOLUTIONS,
-        inferlab={"exercise": STEM},
-        language_info={
-            "codemirror_mode": {"name": "ipython", "version": 3},
-            "file_extension": ".py",
-            "mimetype": "text/x-python",
-            "name": "python",
-            "nbconvert_exporter": "python",
-            "pygments_lexer": "ipython3",
-        },
-    )
-
-
-def chapter() -> nbformat.NotebookNode | None:
-    try:
-        from nb08_chapter import CHAPTER  # scripts/nb08_chapter.py: the chapter's cells
-    except ImportError:
-        return None
-    return _notebook(CHAPTER, language_info={"name": "python"})
-
-
-def _ruff(path: Path) -> None:
-    """Format the code cells with the project's ruff settings (as `make format` would)."""
-    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
-    if ruff is None:
-        print("ruff not found: the notebook is written unformatted", file=sys.stderr)
-        return
-    subprocess.run([ruff, "format", "-q", str(path)], cwd=ROOT, check=True)
-
-
 def main() -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    written = []
-    for path, nb in (
-        (ROOT / "solutions" / f"{STEM}.ipynb", solutions()),
-        (ROOT / "notebooks" / f"{STEM}.ipynb", chapter()),
-    ):
-        if nb is None:
-            continue
-        nbformat.validate(nb)
-        path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
-        _ruff(path)
-        written.append(path.relative_to(ROOT).as_posix())
-    print("wrote", ", ".join(written))
-    return 0
+    from nb08_chapter import CHAPTER  # scripts/nb08_chapter.py: the chapter's cells
+
+    return write(STEM, solutions_notebook(SOLUTIONS, STEM), chapter_notebook(CHAPTER))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from build_nb08 import code, md
+from nbbuild import code, md
 
 CHAPTER = [
     md(
