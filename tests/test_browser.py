@@ -339,15 +339,33 @@ def _run_all(page, name: str) -> None:
     idle.wait_for(state="visible", timeout=KERNEL_IDLE_TIMEOUT)
 
 
-def test_chapter05_quant_explorer_responds(page, lab):
+def _open_explorer(page, lab, notebook: str, ui_class: str):
+    """Open a widget's notebook in a fresh JupyterLab workspace (chapter 01's notebook, still open
+    from the test before, would otherwise stay in the DOM), run it, and return the widget's box
+    once its first figure is drawn."""
     url, token, _ = lab
-    # a fresh workspace: chapter 01, still open from the test before, would stay in the DOM
+    workspace = "ch" + notebook[:2]
     page.goto(
-        f"{url}/lab/workspaces/ch05/tree/{QUANT_NOTEBOOK}?reset&token={token}", timeout=120_000
+        f"{url}/lab/workspaces/{workspace}/tree/{notebook}?reset&token={token}", timeout=120_000
     )
-    _run_all(page, "05_quant")
-    ui = page.locator(".inferlab-quant-ui")
+    _run_all(page, notebook.removesuffix(".ipynb"))
+    ui = page.locator(f".{ui_class}")
     ui.locator(".widget-output img").first.wait_for(state="visible")
+    return ui
+
+
+def _figure_drawn(page, ui, shot: str) -> None:
+    """Wait until the kernel is idle again (the figure for the new value is drawn too), then
+    screenshot the widget."""
+    page.locator("#jp-main-statusbar").get_by_text(
+        re.compile(r"Python 3 \(ipykernel\) \| Idle")
+    ).wait_for(state="visible", timeout=KERNEL_IDLE_TIMEOUT)
+    ui.locator(".widget-output img").first.wait_for(state="visible")
+    _shot(ui, shot)
+
+
+def test_chapter05_quant_explorer_responds(page, lab):
+    ui = _open_explorer(page, lab, QUANT_NOTEBOOK, "inferlab-quant-ui")
     # bits slider (the first control) from 8 down 3 steps to 5: the digits CNN loses accuracy
     before, after = _move_slider(
         page,
@@ -360,21 +378,11 @@ def test_chapter05_quant_explorer_responds(page, lab):
     acc = [float(re.search(r"accuracy ([\d.]+) %", t).group(1)) for t in (before, after)]
     assert "+0.0 points" in before, before
     assert acc[1] < acc[0], f"5-bit accuracy should be below 8-bit: {before!r} -> {after!r}"
-    page.locator("#jp-main-statusbar").get_by_text(
-        re.compile(r"Python 3 \(ipykernel\) \| Idle")
-    ).wait_for(state="visible", timeout=KERNEL_IDLE_TIMEOUT)  # the figure is drawn too
-    ui.locator(".widget-output img").first.wait_for(state="visible")
-    _shot(ui, "05_quant_explorer.png")
+    _figure_drawn(page, ui, "05_quant_explorer.png")
 
 
 def test_chapter06_prune_explorer_responds(page, lab):
-    url, token, _ = lab
-    page.goto(
-        f"{url}/lab/workspaces/ch06/tree/{PRUNE_NOTEBOOK}?reset&token={token}", timeout=120_000
-    )
-    _run_all(page, "06_prune")
-    ui = page.locator(".inferlab-prune-ui")
-    ui.locator(".widget-output img").first.wait_for(state="visible")
+    ui = _open_explorer(page, lab, PRUNE_NOTEBOOK, "inferlab-prune-ui")
     # sparsity slider from 0.50 up 4 steps of 0.05 to 0.70: magnitude pruning without
     # fine-tuning loses accuracy fast past half, and CSR gets smaller than dense
     before, after = _move_slider(
@@ -390,22 +398,11 @@ def test_chapter06_prune_explorer_responds(page, lab):
     assert "(50% sparse)" in before, before
     assert acc[1] < acc[0], f"70 % sparsity should cost accuracy over 50 %: {before!r} -> {after!r}"
     assert csr[1] < csr[0], f"fewer nonzeros should mean a smaller CSR: {before!r} -> {after!r}"
-    page.locator("#jp-main-statusbar").get_by_text(
-        re.compile(r"Python 3 \(ipykernel\) \| Idle")
-    ).wait_for(state="visible", timeout=KERNEL_IDLE_TIMEOUT)  # the figure is drawn too
-    ui.locator(".widget-output img").first.wait_for(state="visible")
-    _shot(ui, "06_prune_explorer.png")
+    _figure_drawn(page, ui, "06_prune_explorer.png")
 
 
 def test_chapter07_batching_explorer_responds(page, lab):
-    url, token, _ = lab
-    page.goto(
-        f"{url}/lab/workspaces/ch07/tree/{BATCHING_NOTEBOOK}?reset&token={token}",
-        timeout=120_000,
-    )
-    _run_all(page, "07_batching")
-    ui = page.locator(".inferlab-batching-ui")
-    ui.locator(".widget-output img").first.wait_for(state="visible")
+    ui = _open_explorer(page, lab, BATCHING_NOTEBOOK, "inferlab-batching-ui")
     # max batch (the second slider) from 16 down to 1 at 600 req/s: a batch-1 server serves
     # only ~222 req/s, so the queue must grow without bound and the label must say so
     before, after = _move_slider(
@@ -420,19 +417,11 @@ def test_chapter07_batching_explorer_responds(page, lab):
     assert "mean batch 1.00" in after, after
     p99 = [float(re.search(r"p99 ([\d.]+) ms", t).group(1)) for t in (before, after)]
     assert p99[1] > 100 * p99[0], f"batch 1 at 600 req/s should queue: {before!r} -> {after!r}"
-    page.locator("#jp-main-statusbar").get_by_text(
-        re.compile(r"Python 3 \(ipykernel\) \| Idle")
-    ).wait_for(state="visible", timeout=KERNEL_IDLE_TIMEOUT)  # the figure is drawn too
-    ui.locator(".widget-output img").first.wait_for(state="visible")
-    _shot(ui, "07_batching_explorer.png")
+    _figure_drawn(page, ui, "07_batching_explorer.png")
 
 
 def test_chapter08_llm_serving_explorer_responds(page, lab):
-    url, token, _ = lab
-    page.goto(f"{url}/lab/workspaces/ch08/tree/{LLM_NOTEBOOK}?reset&token={token}", timeout=120_000)
-    _run_all(page, "08_llm_serving")
-    ui = page.locator(".inferlab-llm-ui")
-    ui.locator(".widget-output img").first.wait_for(state="visible")
+    ui = _open_explorer(page, lab, LLM_NOTEBOOK, "inferlab-llm-ui")
     # the request rate (the only slider) from 8 up three stops to 24 req/s: paged batching
     # packs bigger batches, so throughput rises and each token waits longer (TPOT)
     before, after = _move_slider(
@@ -453,8 +442,4 @@ def test_chapter08_llm_serving_explorer_responds(page, lab):
     assert "8 req/s" in before, before
     assert batch[1] > 2 * batch[0], f"3x the rate should batch more: {before!r} -> {after!r}"
     assert tpot[1] > tpot[0] and tps[1] > tps[0], f"{before!r} -> {after!r}"
-    page.locator("#jp-main-statusbar").get_by_text(
-        re.compile(r"Python 3 \(ipykernel\) \| Idle")
-    ).wait_for(state="visible", timeout=KERNEL_IDLE_TIMEOUT)  # the figure is drawn too
-    ui.locator(".widget-output img").first.wait_for(state="visible")
-    _shot(ui, "08_llm_serving_explorer.png")
+    _figure_drawn(page, ui, "08_llm_serving_explorer.png")
