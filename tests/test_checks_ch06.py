@@ -36,6 +36,7 @@ from inferlab.checks.ch06 import channels, csr, magnitude, matvec, nm, remove, w
 from inferlab.checks.ch06._common import encode_arrays, split_arrays
 from inferlab.graph.ir import Graph
 from inferlab.prune import masks, sparse, structured
+from inferlab.prune import wanda as prune_wanda
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = [
@@ -79,7 +80,7 @@ def t(a) -> torch.Tensor:
     [
         ("magnitude_mask", masks.l1_unstructured),
         ("nm_mask", masks.nm_mask),
-        ("wanda_mask", masks.wanda_mask),
+        ("wanda_mask", prune_wanda.wanda_mask),
         ("channels_to_keep", masks.ln_structured),
         ("remove_filters", structured.prune_channels),
         ("to_csr", sparse.to_csr),
@@ -340,11 +341,11 @@ def wd_token_norm(w, x, sparsity):
 
 
 def wd_library(w, x, sparsity):
-    return masks.wanda_mask(w, (x.astype(np.float64) ** 2).mean(0), sparsity)
+    return prune_wanda.wanda_mask(w, (x.astype(np.float64) ** 2).mean(0), sparsity)
 
 
 def wd_stats_library(w, x, sparsity):
-    return wd(w, x, sparsity, norm=lambda x: np.sqrt(masks.wanda_stats(x)))
+    return wd(w, x, sparsity, norm=lambda x: np.sqrt(prune_wanda.wanda_stats(x)))
 
 
 def ck(w, amount, *, norm=None, count=round, axes=None, sort=True, pruned=False):
@@ -534,8 +535,8 @@ WRONG = [
     ("wanda_mask", functools.partial(wd, scope="column"), "not within each input column"),
     ("wanda_mask", functools.partial(wd, count=round), "Wanda prunes int(in · sparsity)"),
     ("wanda_mask", wd_token_norm, "one norm per INPUT feature j"),
-    ("wanda_mask", wd_library, "calls `inferlab.prune.masks.wanda_mask`"),
-    ("wanda_mask", wd_stats_library, "calls `inferlab.prune.masks.wanda_stats`"),
+    ("wanda_mask", wd_library, "calls `inferlab.prune.wanda.wanda_mask`"),
+    ("wanda_mask", wd_stats_library, "calls `inferlab.prune.wanda.wanda_stats`"),
     ("channels_to_keep", functools.partial(ck, norm=lambda f: np.abs(f).sum(1)), "(L1)"),
     ("channels_to_keep", functools.partial(ck, norm=lambda f: np.abs(f).max(1)), "largest |w|"),
     ("channels_to_keep", functools.partial(ck, norm=lambda f: f.sum(1)), "cancel"),

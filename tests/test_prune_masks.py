@@ -17,7 +17,6 @@ from torch.nn.utils import prune
 
 from inferlab.errors import DTypeError, InvalidValueError, ShapeError
 from inferlab.prune.masks import (
-    WandaStats,
     apply_mask,
     global_unstructured,
     iterative_schedule,
@@ -28,9 +27,8 @@ from inferlab.prune.masks import (
     random_unstructured,
     schedule_sparsity,
     sparsity,
-    wanda_mask,
-    wanda_stats,
 )
+from inferlab.prune.wanda import WandaStats, wanda_mask, wanda_stats
 
 
 def distinct(shape, seed=0, scale=0.01) -> np.ndarray:

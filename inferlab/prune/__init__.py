@@ -10,8 +10,9 @@
 
 Modules, one idea each:
 
-- ``masks``: unstructured and structured masks (magnitude, random, global, Ln-structured, N:M,
-  Wanda), iterative schedules, sparsity; bit-exact to ``torch.nn.utils.prune`` on tie-free data;
+- ``masks``: unstructured and structured masks (magnitude, random, global, Ln-structured, N:M),
+  iterative schedules, sparsity; bit-exact to ``torch.nn.utils.prune`` on tie-free data;
+  ``wanda``: Wanda's |W| * ||X|| masks from calibration activations;
 - ``structured``: physically remove channels/filters and follow the dependencies (conv -> norm ->
   conv, linear -> linear, flatten -> linear); ``heads``: the same for attention heads;
 - ``sensitivity``: prune one layer at a time and see what it costs;
@@ -23,7 +24,6 @@ Modules, one idea each:
 from inferlab.prune.finetune import GraphModule, finetune
 from inferlab.prune.heads import head_importance, masked_heads, prune_heads
 from inferlab.prune.masks import (
-    WandaStats,
     apply_mask,
     global_unstructured,
     iterative_schedule,
@@ -34,8 +34,6 @@ from inferlab.prune.masks import (
     random_unstructured,
     schedule_sparsity,
     sparsity,
-    wanda_mask,
-    wanda_stats,
 )
 from inferlab.prune.sensitivity import prunable_layers, sensitivity_scan
 from inferlab.prune.sparse import (
@@ -61,6 +59,7 @@ from inferlab.prune.structured import (
     masked_channels,
     prune_channels,
 )
+from inferlab.prune.wanda import WandaStats, wanda_mask, wanda_stats
 
 __all__ = [
     "CSR",

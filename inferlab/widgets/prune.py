@@ -143,7 +143,7 @@ def _wanda_norms(model: str) -> dict:
     from inferlab import graph as G
     from inferlab import ops
     from inferlab.graph.ir import Value
-    from inferlab.prune.masks import wanda_stats
+    from inferlab.prune.wanda import wanda_stats
 
     d = _dense(model)
     graph = d["graph"].copy()
@@ -164,6 +164,7 @@ def _wanda_norms(model: str) -> dict:
 def _masks(method: str, sparsity: float, model: str) -> dict[str, np.ndarray]:
     """weight name -> bool mask (True = keep) of the weight's shape, by ``method``."""
     from inferlab.prune import masks as M
+    from inferlab.prune.wanda import wanda_mask
 
     d = _dense(model)
     weights = {k: np.asarray(d["graph"].initializers[k]) for k in d["layers"]}
@@ -176,7 +177,7 @@ def _masks(method: str, sparsity: float, model: str) -> dict[str, np.ndarray]:
         return {k: M.random_unstructured(w, sparsity, rng) for k, w in weights.items()}
     norms = _wanda_norms(model)
     return {
-        k: M.wanda_mask(_as_2d(w), norms[k], sparsity).reshape(w.shape) for k, w in weights.items()
+        k: wanda_mask(_as_2d(w), norms[k], sparsity).reshape(w.shape) for k, w in weights.items()
     }
 
 

@@ -25,7 +25,7 @@ from inferlab.checks.ch06._common import (
     tie_free,
 )
 from inferlab.checks.core import Case, Outcome, Task, first_failure, run
-from inferlab.prune import masks
+from inferlab.prune import masks, wanda
 
 
 def _nm_cases() -> list[Case]:
@@ -193,7 +193,7 @@ NM = Task(
     shape_hint="the mask has w's shape: one True (keep) or False (prune) per weight.",
     fallback_hint="g = np.abs(w).reshape(*w.shape[:-1], -1, m); rank = np.argsort(np.argsort("
     "-g, axis=-1), axis=-1); mask = (rank < n).reshape(w.shape).",
-    forbidden=(masks.nm_mask, masks.wanda_mask),
+    forbidden=(masks.nm_mask, wanda.wanda_mask),
     forbidden_hint="write the grouping yourself: inferlab.prune.nm_mask is the reference the "
     "check compares with (use it to test your function in a cell of your own).",
 )

@@ -11,7 +11,7 @@ the norm of the input feature the weight multiplies, measured on calibration act
 have a few outlier input features 20-60× larger than the rest, as LLM activations do: there
 small weights on loud inputs survive and magnitude pruning goes wrong. Scores are tie-free and
 at least 1e-4 apart (relatively) within each row, so float32 and float64 rankings agree. The
-reference is :func:`inferlab.prune.masks.wanda_mask` on :func:`inferlab.prune.masks.wanda_stats`.
+reference is :func:`inferlab.prune.wanda.wanda_mask` on :func:`inferlab.prune.wanda.wanda_stats`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from inferlab.checks.ch06._common import (
     tie_free,
 )
 from inferlab.checks.core import Case, Outcome, Task, first_failure, run
-from inferlab.prune import masks
+from inferlab.prune import wanda
 
 _NOTHING = frozenset({"nothing"})
 
@@ -77,7 +77,7 @@ def _wanda_cases() -> list[Case]:
 
 
 def _reference(w, x, sparsity):
-    return masks.wanda_mask(w, masks.wanda_stats(x), sparsity)
+    return wanda.wanda_mask(w, wanda.wanda_stats(x), sparsity)
 
 
 _NORM = {
@@ -221,7 +221,7 @@ WANDA = Task(
     fallback_hint="score = np.abs(w) * np.linalg.norm(x, axis=0); k = int(w.shape[1] * "
     "sparsity); order = np.argsort(score, axis=1); mask = np.ones(w.shape, bool); "
     "np.put_along_axis(mask, order[:, :k], False, axis=1).",
-    forbidden=(masks.wanda_mask, masks.wanda_stats, masks.WandaStats.add_batch),
+    forbidden=(wanda.wanda_mask, wanda.wanda_stats, wanda.WandaStats.add_batch),
     forbidden_hint="compute the norms and the per-row ranking yourself: "
     "inferlab.prune.wanda_mask is the reference the check compares with (use it to test your "
     "function in a cell of your own).",
@@ -229,7 +229,7 @@ WANDA = Task(
 
 
 def check_wanda_mask(fn) -> None:
-    """Check your ``wanda_mask(w, x, sparsity)`` against ``inferlab.prune.masks.wanda_mask``
+    """Check your ``wanda_mask(w, x, sparsity)`` against ``inferlab.prune.wanda.wanda_mask``
     (Wanda's |w| · ‖x_j‖₂, lowest int(in · sparsity) of each row pruned)."""
     __tracebackhide__ = True
     run(WANDA, fn)
